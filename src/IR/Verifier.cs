@@ -1,0 +1,85 @@
+namespace ArchNet.IR;
+
+/// <summary>
+/// Checks the IR's invariants: every value defined once, every read defined before it (topological order,
+/// outer scopes visible to subgraphs), graph outputs defined, constants consistent with their types,
+/// and producer links correct. Run after import and after every pass.
+/// </summary>
+public static class Verifier
+{
+    /// <summary>Throws an <see cref="ArchNetException"/> naming the first problem found; <paramref name="stage"/> says after what.</summary>
+    public static void Verify(Model model, string stage = "import")
+    {
+        var problems = Check(model.Graph);
+        if (problems.Count > 0)
+        {
+            var where = model.SourcePath is null ? "" : $"{model.SourcePath}: ";
+            var more = problems.Count > 1 ? $" (and {problems.Count - 1} more)" : "";
+            throw new ArchNetException($"{where}invalid graph after {stage}: {problems[0]}{more}");
+        }
+    }
+
+    /// <summary>All problems, as one line each.</summary>
+    public static List<string> Check(Graph graph)
+    {
+        var problems = new List<string>();
+        CheckGraph(graph, [], problems);
+        return problems;
+    }
+
+    private static void CheckGraph(Graph graph, HashSet<Value> outer, List<string> problems)
+    {
+        var visible = new HashSet<Value>(outer);
+        var definedHere = new Dictionary<string, string>(StringComparer.Ordinal);
+
+        void Define(Value v, string by)
+        {
+            if (v.IsAbsent) return;
+            if (!definedHere.TryAdd(v.Name, by))
+                problems.Add($"value '{v.Name}' is defined twice in graph '{graph.Name}' (by {definedHere[v.Name]} and by {by})");
+            visible.Add(v);
+        }
+
+        foreach (var v in graph.Inputs) Define(v, "a graph input");
+        foreach (var c in graph.Constants)
+        {
+            if (graph.Inputs.Contains(c)) { visible.Add(c); }
+            else Define(c, "a constant");
+            if (c.Constant is null) problems.Add($"constant '{c.Name}' has no data");
+            else if (c.TensorType is { } t && !ConstantMatches(c.Constant, t))
+                problems.Add($"constant '{c.Name}' holds {c.Constant} but is typed {t}");
+        }
+
+        foreach (var node in graph.Nodes)
+        {
+            if (node.Graph != graph) problems.Add($"node '{node.DisplayName}' ({node.OpType}) is not linked to graph '{graph.Name}'");
+            for (var i = 0; i < node.Inputs.Count; i++)
+            {
+                var v = node.Inputs[i];
+                if (v is null || v.IsAbsent) continue;
+                if (!visible.Contains(v))
+                    problems.Add($"node '{node.DisplayName}' ({node.OpType}) reads '{v.Name}', which is not defined before it");
+                if (!v.Uses.Contains((node, i)))
+                    problems.Add($"node '{node.DisplayName}' ({node.OpType}) input {i} '{v.Name}' is missing from the value's uses");
+            }
+            foreach (var sub in node.Subgraphs) CheckGraph(sub, visible, problems);
+            foreach (var o in node.Outputs)
+            {
+                if (o.Producer != node) problems.Add($"output '{o.Name}' of node '{node.DisplayName}' names another producer");
+                Define(o, $"node '{node.DisplayName}' ({node.OpType})");
+            }
+        }
+
+        foreach (var o in graph.Outputs)
+            if (!visible.Contains(o))
+                problems.Add($"graph '{graph.Name}' output '{o.Name}' is never defined");
+    }
+
+    private static bool ConstantMatches(TensorData data, TensorType type)
+    {
+        if (type.ElementType != ElementType.Undefined && type.ElementType != data.ElementType) return false;
+        if (type.Shape is null) return true;
+        if (type.Shape.Rank != data.Dims.Length) return false;
+        return type.Shape.Dims.Zip(data.Dims).All(p => !p.First.IsKnown || p.First.Value == p.Second);
+    }
+}

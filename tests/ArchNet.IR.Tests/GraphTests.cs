@@ -1,0 +1,82 @@
+using ArchNet.IR;
+
+namespace ArchNet.IR.Tests;
+
+public sealed class GraphTests
+{
+    private static (Graph Graph, Value X, Node Relu, Node Neg) Chain()
+    {
+        var g = new Graph();
+        var x = new Value("x", new TensorType(ElementType.Float, Shape.Of(1, 4)));
+        g.Inputs.Add(x);
+        var y = new Value("y");
+        var z = new Value("z");
+        var relu = g.Add(new Node("Relu", [x], [y], name: "relu"));
+        var neg = g.Add(new Node("Neg", [y], [z], name: "neg"));
+        g.Outputs.Add(z);
+        return (g, x, relu, neg);
+    }
+
+    [Fact]
+    public void Uses_AreTracked_AndFollowReplaceAllUses()
+    {
+        var (g, x, relu, neg) = Chain();
+        Assert.Equal([(relu, 0)], x.Uses);
+        g.ReplaceAllUses(relu.Outputs[0], x);
+        Assert.Equal(2, x.Uses.Count);
+        Assert.Empty(relu.Outputs[0].Uses);
+        Assert.Same(x, neg.Inputs[0]);
+    }
+
+    [Fact]
+    public void RemoveDeadCode_DropsUnreadNodes()
+    {
+        var (g, x, relu, _) = Chain();
+        g.ReplaceAllUses(relu.Outputs[0], x);
+        Assert.Equal(1, g.RemoveDeadCode());
+        Assert.Equal(["Neg"], g.Nodes.Select(n => n.OpType));
+        Assert.Empty(Verifier.Check(g));
+    }
+
+    [Fact]
+    public void SortTopologically_FixesOrder_AndNamesACycle()
+    {
+        var g = new Graph();
+        var x = new Value("x", new TensorType(ElementType.Float, Shape.Of(2)));
+        g.Inputs.Add(x);
+        var a = new Value("a");
+        var b = new Value("b");
+        var second = new Node("Neg", [a], [b], name: "second");
+        var first = new Node("Relu", [x], [a], name: "first");
+        g.Add(second);
+        g.Add(first);
+        g.Outputs.Add(b);
+        Assert.Contains("not defined before it", Verifier.Check(g).Single());
+        g.SortTopologically();
+        Assert.Equal(["first", "second"], g.Nodes.Select(n => n.Name));
+        Assert.Empty(Verifier.Check(g));
+
+        first.SetInput(0, b); // first now reads second's output: a cycle
+        var e = Assert.Throws<ArchNetException>(g.SortTopologically);
+        Assert.Contains("cycle", e.Message);
+    }
+
+    [Fact]
+    public void Verifier_RejectsDoubleDefinitionAndUndefinedOutput()
+    {
+        var (g, x, _, _) = Chain();
+        g.Inputs.Add(new Value("y", x.Type));
+        g.Outputs.Add(new Value("nowhere"));
+        var problems = Verifier.Check(g);
+        Assert.Contains(problems, p => p.Contains("'y' is defined twice"));
+        Assert.Contains(problems, p => p.Contains("'nowhere' is never defined"));
+    }
+
+    [Fact]
+    public void FreshName_AvoidsExistingNames()
+    {
+        var (g, _, _, _) = Chain();
+        Assert.Equal("y_1", g.FreshName("y"));
+        Assert.Equal("w", g.FreshName("w"));
+    }
+}
