@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what archnetc and its tests need on Debian 12 (run as root or with sudo):
+# the .NET 10 SDK check, a C compiler for the C backend, npm for test data, and the test data itself.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+need=()
+command -v gcc >/dev/null || need+=(gcc)
+command -v cmake >/dev/null || need+=(cmake)
+command -v npm >/dev/null || need+=(npm)
+command -v unzip >/dev/null || need+=(unzip)
+if ((${#need[@]})); then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+fi
+if ! dotnet --list-sdks 2>/dev/null | grep -q '^10\.'; then
+  # Debian 12 does not package .NET; Microsoft's Debian feed does (dotnet-sdk-10.0).
+  if apt-cache policy dotnet-sdk-10.0 2>/dev/null | grep -q Candidate; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dotnet-sdk-10.0
+  else
+    echo "setup: the .NET 10 SDK is required: add Microsoft's package feed for Debian 12 and install dotnet-sdk-10.0" >&2
+    exit 1
+  fi
+fi
+bash tests/data/fetch.sh
+if [[ "${1:-}" != "--deps-only" ]]; then
+  dotnet build src/Cli/ArchNet.Cli.csproj -c Release -o artifacts/archnetc -nologo -v quiet -clp:ErrorsOnly
+fi
