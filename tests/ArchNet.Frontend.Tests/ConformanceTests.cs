@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using ArchNet.Frontend.Onnx;
 using ArchNet.IR;
+using ArchNet.Testing;
 using Google.Protobuf;
 using Xunit.Abstractions;
 
@@ -16,7 +17,7 @@ public sealed class ConformanceTests(ITestOutputHelper output)
     private const double Atol = 1e-7;
 
     private static List<string> Models() =>
-        Directory.EnumerateFiles(TestPaths.Require(TestPaths.ConformanceRoot), "model.onnx", SearchOption.AllDirectories)
+        Directory.EnumerateFiles(TestData.OnnxConformanceDir, "model.onnx", SearchOption.AllDirectories)
             .Order(StringComparer.Ordinal).ToList();
 
     [Fact]
@@ -123,8 +124,9 @@ public sealed class ConformanceTests(ITestOutputHelper output)
         foreach (var u in unhandled) report.AppendLine("  unhandled " + u);
         foreach (var f in failures) report.AppendLine("  original fails " + f);
         output.WriteLine(report.ToString());
-        Directory.CreateDirectory(TestPaths.Artifacts);
-        File.WriteAllText(Path.Combine(TestPaths.Artifacts, "frontend-conformance.txt"), report.ToString());
+        var artifacts = Path.Combine(TestData.RepoRoot, "artifacts");
+        Directory.CreateDirectory(artifacts);
+        File.WriteAllText(Path.Combine(artifacts, "frontend-conformance.txt"), report.ToString());
 
         Assert.True(unhandled.Count == 0, "unhandled exceptions on import:\n" + string.Join("\n", unhandled));
         Assert.True(regressions.Count == 0, "models that pass in ORT but not after conversion:\n" + string.Join("\n", regressions));
@@ -200,7 +202,7 @@ public sealed class ConformanceTests(ITestOutputHelper output)
         }
     }
 
-    private static string Rel(string path) => Path.GetRelativePath(TestPaths.ConformanceRoot, Path.GetDirectoryName(path)!);
+    private static string Rel(string path) => Path.GetRelativePath(TestData.OnnxConformanceDir, Path.GetDirectoryName(path)!);
 
     private static string OneLine(string s) => s.ReplaceLineEndings(" ");
 }
