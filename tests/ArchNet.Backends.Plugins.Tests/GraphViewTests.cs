@@ -1,5 +1,7 @@
 using ArchNet.Backends.Abstractions;
 using ArchNet.IR;
+using QuantSemantics = ArchNet.Backends.Abstractions.QuantSemantics;
+using RoundingMode = ArchNet.Backends.Abstractions.RoundingMode;
 
 namespace ArchNet.Backends.Plugins.Tests;
 

@@ -89,11 +89,13 @@ public static class IntegerSemantics
     public static float AverageMultiplier(float sx, float sy, long count) => sx / (sy * count);
 
     /// <summary>
-    /// Requantizes an (already accumulator-clamped) accumulator by multiplier <paramref name="m"/> to an output with
-    /// zero point <paramref name="zeroPoint"/> and range [qmin, qmax], in the graph's semantics.
+    /// Requantizes an exact accumulator by multiplier <paramref name="m"/> to an output with zero point
+    /// <paramref name="zeroPoint"/> and range [qmin, qmax], in the graph's semantics: clamp to the accumulator width,
+    /// scale and round, add the zero point, saturate. Every requantizing op (rescale included) goes through this.
     /// </summary>
     public static long Requantize(long acc, float m, long zeroPoint, long qmin, long qmax, QuantSemantics semantics)
     {
+        acc = SaturateAccumulator(acc, semantics.AccumulatorBits);
         var r = semantics.Requantization == RequantizationMode.FloatScale
             ? Round((float)acc * m, semantics.Rounding)
             : FixedMultiplier.From(m).Apply(acc, semantics.Rounding);

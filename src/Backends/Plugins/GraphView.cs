@@ -3,6 +3,8 @@ using System.Globalization;
 using ArchNet.Backends.Abstractions;
 using ArchNet.IR;
 using IrAttribute = ArchNet.IR.Attribute;
+using QuantSemantics = ArchNet.Backends.Abstractions.QuantSemantics;
+using RoundingMode = ArchNet.Backends.Abstractions.RoundingMode;
 
 namespace ArchNet.Backends.Plugins;
 
@@ -21,13 +23,16 @@ public static class GraphView
         var semantics = SemanticsOf(model);
         var views = new Dictionary<Value, TensorValue>();
         var biasQuant = BiasQuantization(graph, semantics);
+        var weights = graph.Nodes.Where(n => n.OpType is "Conv" or "Gemm" or "MatMul" or "ConvTranspose")
+            .Select(n => n.Input(1)).OfType<Value>().Where(v => v.IsConstant).ToHashSet();
 
         TensorValue View(Value v)
         {
             if (views.TryGetValue(v, out var view)) return view;
             var shape = v.Shape?.ToArray() ?? v.Constant?.Dims.ToArray()
                 ?? throw new ArchNetException($"value '{v.Name}' has no static shape; a backend needs every shape known");
-            var quant = v.Quant is { } q ? Info(q) : biasQuant.GetValueOrDefault(v);
+            // The emulator derives biases from the float data at s_x * s_w[c], whatever parameters they carry.
+            var quant = biasQuant.GetValueOrDefault(v) ?? (v.Quant is { } q ? Info(q) : null);
             ImmutableArray<float>? floats = null;
             ImmutableArray<long>? integers = null;
             if (v.Constant is { } data)
@@ -35,7 +40,9 @@ public static class GraphView
                 if (data.ElementType.IsFloatingPoint())
                 {
                     floats = [.. data.ToFloats()];
-                    if (quant is not null) integers = QuantizeConstant(floats.Value, shape, quant);
+                    if (quant is not null)
+                        integers = QuantizeConstant(floats.Value, shape, quant,
+                            weights.Contains(v) || biasQuant.ContainsKey(v) ? RoundingMode.HalfToEven : semantics.Rounding);
                 }
                 else if (data.ElementType.IsInteger() || data.ElementType == ElementType.Bool)
                 {
@@ -85,8 +92,12 @@ public static class GraphView
 
     private static QuantInfo Info(QuantParams q) => new(q.Bits, q.Signed, q.Scales, q.ZeroPoints, q.Axis);
 
-    /// <summary>Weights with their own parameters: per channel along Axis, ties to even (the host quantizes weights).</summary>
-    private static ImmutableArray<long> QuantizeConstant(ImmutableArray<float> values, long[] shape, QuantInfo q)
+    /// <summary>
+    /// A quantized float constant's integers, per channel along Axis: weights and biases with ties to even (the host
+    /// quantizes them, whatever the chip rounds), other constants (operands of Add, Concat, ...) with the graph's rounding,
+    /// as the emulator does.
+    /// </summary>
+    private static ImmutableArray<long> QuantizeConstant(ImmutableArray<float> values, long[] shape, QuantInfo q, RoundingMode rounding)
     {
         var result = new long[values.Length];
         long inner = 1, channels = 1;
@@ -99,13 +110,13 @@ public static class GraphView
         for (var i = 0; i < values.Length; i++)
         {
             var c = q.Axis is null ? 0 : i / inner % channels;
-            result[i] = IntegerSemantics.QuantizeFloat(values[i], q.Scale(c), q.ZeroPoint(c), q.QMin, q.QMax, RoundingMode.HalfToEven);
+            result[i] = IntegerSemantics.QuantizeFloat(values[i], q.Scale(c), q.ZeroPoint(c), q.QMin, q.QMax, rounding);
         }
         return [.. result];
     }
 
     /// <summary>
-    /// Float biases of Conv/Gemm (input 2) that the quantizer left without parameters: int at scale f32(sx * sw[c]),
+    /// Float biases of Conv/Gemm (input 2): int at scale f32(sx * sw[c]),
     /// zero point 0, in the accumulator's width, as the emulator reads them.
     /// </summary>
     private static Dictionary<Value, QuantInfo> BiasQuantization(Graph graph, QuantSemantics semantics)
@@ -113,7 +124,7 @@ public static class GraphView
         var result = new Dictionary<Value, QuantInfo>();
         foreach (var n in graph.Nodes)
         {
-            if (n.OpType is not ("Conv" or "Gemm") || n.Input(2) is not { Constant: not null, Quant: null } bias) continue;
+            if (n.OpType is not ("Conv" or "Gemm") || n.Input(2) is not { Constant: not null } bias || !bias.Constant.ElementType.IsFloatingPoint()) continue;
             if (n.Input(0)?.Quant is not { } x || n.Input(1)?.Quant is not { } w) continue;
             var channels = bias.Constant.ElementCount;
             var scales = new float[channels];
