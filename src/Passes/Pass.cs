@@ -1,0 +1,69 @@
+using ArchNet.IR;
+
+namespace ArchNet.Passes;
+
+/// <summary>One transformation of a model. Returns how many changes it made (0 means the model is untouched).</summary>
+public interface IPass
+{
+    /// <summary>Short kebab-case name used by <c>--dump-after</c> and in reports.</summary>
+    string Name { get; }
+
+    int Run(Model model, PassContext context);
+}
+
+/// <summary>What a pass may use besides the model: where to report, and the names it may allocate.</summary>
+public sealed class PassContext(IDiagnostics diagnostics)
+{
+    public IDiagnostics Diagnostics { get; } = diagnostics;
+
+    /// <summary>What each rewrite did, in order; the CLI prints it and the legalization report lists it.</summary>
+    public List<RewriteRecord> Rewrites { get; } = [];
+}
+
+/// <summary>One applied rewrite: the rule and the node it matched at.</summary>
+public sealed record RewriteRecord(string Pass, string Rule, string Node, string OpType);
+
+/// <summary>What one pass did: its changes and how long it took.</summary>
+public sealed record PassResult(string Pass, int Changes, TimeSpan Elapsed);
+
+/// <summary>A pass made from a function, for small steps that need no class of their own.</summary>
+public sealed class LambdaPass(string name, Func<Model, PassContext, int> run) : IPass
+{
+    public string Name { get; } = name;
+    public int Run(Model model, PassContext context) => run(model, context);
+}
+
+/// <summary>
+/// Runs passes in order, verifies the IR after each (a pass that breaks the graph is named at once),
+/// and times and counts each one. <see cref="DumpAfter"/> receives the text dump after the named passes.
+/// </summary>
+public sealed class PassManager(IEnumerable<IPass> passes)
+{
+    public IReadOnlyList<IPass> Passes { get; } = [.. passes];
+
+    /// <summary>Pass names after which to dump the IR ("all" dumps after every pass).</summary>
+    public ISet<string> DumpAfterPasses { get; } = new HashSet<string>(StringComparer.Ordinal);
+
+    /// <summary>Receives (pass name, TextDump) for every pass in <see cref="DumpAfterPasses"/>.</summary>
+    public Action<string, string>? DumpAfter { get; set; }
+
+    public IReadOnlyList<PassResult> Run(Model model, PassContext context)
+    {
+        var unknown = DumpAfterPasses.Where(n => n != "all" && Passes.All(p => p.Name != n)).ToList();
+        if (unknown.Count > 0)
+            throw new ArchNetException(
+                $"--dump-after names unknown pass '{unknown[0]}'; passes are: {string.Join(", ", Passes.Select(p => p.Name))}");
+        var results = new List<PassResult>();
+        foreach (var pass in Passes)
+        {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var changes = pass.Run(model, context);
+            clock.Stop();
+            Verifier.Verify(model, $"pass '{pass.Name}'");
+            results.Add(new PassResult(pass.Name, changes, clock.Elapsed));
+            if (DumpAfter is not null && (DumpAfterPasses.Contains(pass.Name) || DumpAfterPasses.Contains("all")))
+                DumpAfter(pass.Name, TextDump.Dump(model));
+        }
+        return results;
+    }
+}

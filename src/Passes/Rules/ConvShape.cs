@@ -1,0 +1,61 @@
+using ArchNet.IR;
+using ArchNet.Passes.Rewriting;
+using static ArchNet.Passes.Rewriting.Patterns;
+
+namespace ArchNet.Passes.Rules;
+
+/// <summary>A 2-D Conv with constant float weights and static NCHW input, its attributes made explicit.</summary>
+internal sealed record Conv2d(Node Node, Value X, long[] XShape, float[] W, int M, int CPerGroup, int KH, int KW, float[] Bias,
+    long[] Strides, long[] Pads, long[] Dilations, int Group)
+{
+    public static Conv2d? Of(Node n)
+    {
+        if (n.OpType != "Conv" || !n.IsDefaultDomain || !OnlyAttributes(n, "kernel_shape", "strides", "pads", "dilations", "group", "auto_pad")) return null;
+        if (n.GetString("auto_pad", "NOTSET") != "NOTSET") return null;
+        if (Nchw(n.Input(0)) is not { } xs || n.Input(1)?.Constant is not { ElementType: ElementType.Float, Dims.Length: 4 } wt) return null;
+        var m = (int)wt.Dims[0];
+        var bias = n.Input(2) is null ? new float[m] : ConstFloats(n.Input(2));
+        if (bias is null || bias.Length != m) return null;
+        return new Conv2d(n, n.Input(0)!, xs, wt.ToFloats(), m, (int)wt.Dims[1], (int)wt.Dims[2], (int)wt.Dims[3], bias,
+            Ints(n, "strides", 2, 1), Ints(n, "pads", 4, 0), Ints(n, "dilations", 2, 1), (int)n.GetInt("group", 1));
+    }
+
+    public int Cin => (int)XShape[1];
+    public bool Dilated => Dilations.Any(d => d != 1);
+    public bool HasBias => Node.Input(2) is not null;
+
+    public float Weight(int o, int c, int i, int j) => W[((o * CPerGroup + c) * KH + i) * KW + j];
+}
+
+/// <summary>Building blocks rules emit.</summary>
+internal static class Emit
+{
+    public static Value Conv(RewriteBuilder b, Value x, float[] w, long[] wDims, float[]? bias,
+        long[] strides, long[] pads, long group = 1, string suffix = "W")
+    {
+        List<Value?> inputs = [x, b.Floats(suffix, wDims, w)];
+        if (bias is not null) inputs.Add(b.Floats(suffix + "_bias", [wDims[0]], bias));
+        List<IR.Attribute> attrs = [Ints("kernel_shape", wDims[2], wDims[3]), Ints("strides", strides), Ints("pads", pads)];
+        if (group != 1) attrs.Add(Int("group", group));
+        return b.Op("Conv", inputs, attrs);
+    }
+
+    /// <summary>A Reduce* node in the form the model's opset expects (axes as attribute before 13/18, as input after).</summary>
+    public static Value Reduce(RewriteBuilder b, RewriteContext ctx, string op, Value x, long[] axes, bool keepDims = true)
+    {
+        var asInput = op == "ReduceSum" ? ctx.Opset >= 13 : ctx.Opset >= 18;
+        var keep = Int("keepdims", keepDims ? 1 : 0);
+        return asInput ? b.Op(op, [x, b.Int64s("axes", axes)], [keep]) : b.Op(op, [x], [keep, Ints("axes", axes)]);
+    }
+
+    public static Value Reshape(RewriteBuilder b, Value x, long[] shape) =>
+        b.Op("Reshape", [x, b.Int64s("shape", shape)], type: new TensorType(x.ElementType, Shape.Of(shape)));
+
+    /// <summary>A Slice along one axis in the model opset's form (attributes before 10).</summary>
+    public static Value Slice(RewriteBuilder b, RewriteContext ctx, Value x, long axis, long start, long end)
+    {
+        if (ctx.Opset < 10)
+            return b.Op("Slice", [x], [Ints("starts", start), Ints("ends", end), Ints("axes", axis)]);
+        return b.Op("Slice", x, b.Int64s("starts", start), b.Int64s("ends", end), b.Int64s("axes", axis));
+    }
+}
