@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using ArchNet.Passes.Distillation;
 
 namespace ArchNet.Passes.Distillation.Tests;
 

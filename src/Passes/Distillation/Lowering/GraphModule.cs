@@ -1,0 +1,179 @@
+using ArchNet.IR;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace ArchNet.Passes.Distillation.Lowering;
+
+/// <summary>What a constant of the graph becomes in the torch module.</summary>
+public enum ConstantRole
+{
+    /// <summary>A trainable parameter (weights, biases, embeddings, affine scales).</summary>
+    Parameter,
+    /// <summary>A fixed tensor that moves with the module (running statistics, scalars, shapes, indices).</summary>
+    Buffer,
+}
+
+/// <summary>
+/// A differentiable torch module computing an IR subgraph: the nodes run in order as torch operations, with
+/// the graph's constants as parameters or buffers. Built once per block; forward takes the block's inputs
+/// in order and returns its outputs in order. Intermediate tensors belong to the caller's dispose scope.
+/// </summary>
+public sealed class GraphModule : nn.Module<Tensor[], Tensor[]>
+{
+    private readonly Value[] _inputs;
+    private readonly Value[] _outputs;
+    private readonly (Node Node, Kernel Kernel)[] _steps;
+    private readonly Dictionary<Value, Tensor> _constants = [];
+    private readonly Dictionary<Value, Parameter> _valueParameters = [];
+
+    /// <summary>Lowers a whole graph: its inputs (less initializer-backed ones) and outputs become the module's.</summary>
+    public GraphModule(Model model)
+        : this(model.Graph.Nodes, model.Graph.Inputs.Where(v => !v.IsConstant).ToArray(), model.Graph.Outputs.ToArray(),
+            model.Opset() == 0 ? DefaultOpset : model.Opset())
+    {
+    }
+
+    /// <summary>
+    /// Lowers the given nodes (in topological order) as a block with explicit boundary values. Every value the
+    /// nodes read must be an input, a constant, or an output of an earlier node in the list.
+    /// </summary>
+    public GraphModule(IEnumerable<Node> nodes, IReadOnlyList<Value> inputs, IReadOnlyList<Value> outputs,
+        long opset = DefaultOpset, Func<Value, ConstantRole>? roleOf = null)
+        : base("graph")
+    {
+        _inputs = [.. inputs];
+        _outputs = [.. outputs];
+        var nodeList = nodes.ToList();
+        var roles = roleOf ?? DefaultRole;
+
+        var available = new HashSet<Value>(_inputs);
+        var steps = new List<(Node, Kernel)>();
+        var used = new HashSet<string>(StringComparer.Ordinal);
+        using (NewDisposeScope())
+        {
+            foreach (var node in nodeList)
+            {
+                for (var i = 0; i < node.Inputs.Count; i++)
+                {
+                    var v = node.Inputs[i];
+                    if (v is null || v.IsAbsent || available.Contains(v)) continue;
+                    if (v.Constant is null)
+                        throw new ArchNetException(
+                            $"node '{node.DisplayName}' ({node.OpType}) reads '{v.Name}', which is neither a block input nor computed before it");
+                    AddConstant(v, roles(v), used);
+                    available.Add(v);
+                }
+                steps.Add((node, OpKernels.Compile(node, new LoweringContext(opset))));
+                foreach (var o in node.Outputs)
+                    if (!o.IsAbsent) available.Add(o);
+            }
+            foreach (var v in _outputs)
+            {
+                if (available.Contains(v)) continue;
+                if (v.Constant is null)
+                    throw new ArchNetException($"block output '{v.Name}' is not computed by the block");
+                AddConstant(v, ConstantRole.Buffer, used);
+                available.Add(v);
+            }
+        }
+        _steps = [.. steps];
+    }
+
+    public const long DefaultOpset = 17;
+
+    /// <summary>True when every node has a lowering (the same code that builds the module decides).</summary>
+    public static bool CanLower(Node node, out string? reason, long opset = DefaultOpset)
+    {
+        try
+        {
+            OpKernels.Compile(node, new LoweringContext(opset));
+            reason = null;
+            return true;
+        }
+        catch (ArchNetException e)
+        {
+            reason = e.Message;
+            return false;
+        }
+    }
+
+    public IReadOnlyList<Value> Inputs => _inputs;
+    public IReadOnlyList<Value> Outputs => _outputs;
+
+    /// <summary>The trainable parameter standing for each IR constant that became one.</summary>
+    public IReadOnlyDictionary<Value, Parameter> ValueParameters => _valueParameters;
+
+    /// <summary>The tensor (parameter or buffer) standing for each IR constant the block reads.</summary>
+    public IReadOnlyDictionary<Value, Tensor> ValueTensors => _constants;
+
+    public override Tensor[] forward(Tensor[] inputs)
+    {
+        if (inputs.Length != _inputs.Length)
+            throw new ArgumentException($"block takes {_inputs.Length} inputs, got {inputs.Length}");
+        var env = new Dictionary<Value, Tensor>(_constants);
+        for (var i = 0; i < inputs.Length; i++) env[_inputs[i]] = inputs[i];
+
+        foreach (var (node, kernel) in _steps)
+        {
+            var args = new Tensor?[node.Inputs.Count];
+            for (var i = 0; i < args.Length; i++)
+            {
+                var v = node.Inputs[i];
+                args[i] = v is null || v.IsAbsent ? null : env[v];
+            }
+            var results = kernel(args);
+            for (var i = 0; i < node.Outputs.Count && i < results.Length; i++)
+                if (!node.Outputs[i].IsAbsent) env[node.Outputs[i]] = results[i];
+        }
+        return [.. _outputs.Select(v => env[v])];
+    }
+
+    /// <summary>
+    /// Default policy: float constants with more than one element are trained (weights, biases, embeddings,
+    /// positional tables), except batch-norm running statistics; scalars, integers and statistics are buffers.
+    /// </summary>
+    public static ConstantRole DefaultRole(Value v)
+    {
+        if (v.Constant is not { } data || !data.ElementType.IsFloatingPoint() || data.ElementCount <= 1)
+            return ConstantRole.Buffer;
+        var isStatistic = v.Uses.Any(u => u.Node.OpType == "BatchNormalization" && u.Index >= 3);
+        return isStatistic ? ConstantRole.Buffer : ConstantRole.Parameter;
+    }
+
+    private void AddConstant(Value v, ConstantRole role, HashSet<string> used)
+    {
+        var name = UniqueName(v.Name, used);
+        var t = TorchTensors.FromData(v.Constant!);
+        if (role == ConstantRole.Parameter && t.is_floating_point())
+        {
+            var p = new Parameter(t, requires_grad: true);
+            p.DetachFromDisposeScope();
+            register_parameter(name, p);
+            _valueParameters[v] = p;
+            _constants[v] = p;
+        }
+        else
+        {
+            t.DetachFromDisposeScope();
+            register_buffer(name, t);
+            _constants[v] = t;
+        }
+    }
+
+    private static string UniqueName(string valueName, HashSet<string> used)
+    {
+        // torch module member names may not contain '.', which ONNX initializer names often do.
+        var stem = new string([.. valueName.Select(c => char.IsLetterOrDigit(c) || c == '_' ? c : '_')]);
+        if (stem.Length == 0) stem = "const";
+        var name = stem;
+        for (var i = 1; !used.Add(name); i++) name = $"{stem}_{i}";
+        return name;
+    }
+}
+
+/// <summary>Facts a lowering needs beyond the node itself.</summary>
+public sealed record LoweringContext(long Opset);
+
+/// <summary>One node's computation: inputs (null where an optional input is absent) to outputs.</summary>
+public delegate Tensor[] Kernel(Tensor?[] inputs);
