@@ -101,4 +101,21 @@ public sealed class GraphModuleTests
         // d(sum)/dW = sum over the batch of x = 4 for every entry; SGD moves each weight by -0.4.
         Assert.All(before.Zip(after), p => Assert.Equal(p.First - 0.4f, p.Second, 5));
     }
+
+    [Fact]
+    public void CopyParametersToGraph_StoresTrainedValuesInTheConstants()
+    {
+        var b = new GraphBuilder();
+        var x = b.Input("x", 1, 3);
+        var w = b.Random([3, 2]);
+        b.Output(b.Op("MatMul", x, w));
+        var model = b.Build();
+        using var module = new GraphModule(model);
+        using (no_grad()) module.ValueParameters[w].fill_(0.25f);
+
+        module.CopyParametersToGraph();
+
+        Assert.Equal(Enumerable.Repeat(0.25f, 6), w.Constant!.ToFloats());
+        Assert.Equal([3L, 2L], w.Constant.Dims.ToArray());
+    }
 }

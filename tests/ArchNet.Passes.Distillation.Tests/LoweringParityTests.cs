@@ -73,6 +73,15 @@ public sealed class LoweringParityTests(ITestOutputHelper output)
         ["ReduceSum_AxesInput"] = ReduceSumAxesInput,
         ["Identity"] = () => Unary("Identity"),
         ["ShapeArithmetic_ConstantOfShape_Expand_Where"] = ShapeArithmetic,
+        ["Conv_SameLower"] = () => Conv([1, 2, 6, 6], [2, 2, 2, 2], bias: false, Attribute.String("auto_pad", "SAME_LOWER")),
+        ["MaxPool1d"] = () => Pool("MaxPool", [1, 2, 9], Attribute.Ints("kernel_shape", 3), Attribute.Ints("strides", 2)),
+        ["AveragePool1d"] = () => Pool("AveragePool", [1, 2, 9], Attribute.Ints("kernel_shape", 3), Attribute.Ints("pads", 1, 1)),
+        ["GlobalMaxPool"] = () => Pool("GlobalMaxPool", [2, 3, 5, 5]),
+        ["LogSoftmax"] = () => Unary("LogSoftmax", attributes: Attribute.Int("axis", 1)),
+        ["ReduceMax_Opset18_AxesInput"] = ReduceMaxAxesInput,
+        ["Dropout_Inference"] = () => Unary("Dropout"),
+        ["Elementwise_Exp_Log_Abs_Neg_Reciprocal_Max_Min"] = ElementwiseChain,
+        ["Constant_Node"] = ConstantNode,
     };
 
     public static TheoryData<string> CaseNames => [.. Cases.Keys];
@@ -254,6 +263,36 @@ public sealed class LoweringParityTests(ITestOutputHelper output)
         var b = new GraphBuilder();
         var x = b.Input("x", 2, 3, 4);
         b.Output(b.Op("ReduceSum", [x, b.Ints(-1)], Attribute.Int("keepdims", 1)));
+        return b.Build();
+    }
+
+    private static Model ReduceMaxAxesInput()
+    {
+        var b = new GraphBuilder(opset: 18);
+        var x = b.Input("x", 2, 3, 4);
+        b.Output(b.Op("ReduceMax", [x, b.Ints(0, 2)], Attribute.Int("keepdims", 0)));
+        return b.Build();
+    }
+
+    private static Model ElementwiseChain()
+    {
+        var b = new GraphBuilder();
+        var x = b.Input("x", 3, 4);
+        var y = b.Input("y", 3, 4);
+        var positive = b.Op("Add", b.Op("Abs", x), b.Scalar(0.5f));
+        var logs = b.Op("Log", positive);
+        var recip = b.Op("Reciprocal", b.Op("Exp", b.Op("Neg", logs)));
+        b.Output(b.Op("Max", recip, y, b.Scalar(0f)), b.Op("Min", x, y));
+        return b.Build();
+    }
+
+    private static Model ConstantNode()
+    {
+        var b = new GraphBuilder();
+        var x = b.Input("x", 2, 3);
+        var c = b.Op("Constant", [], Attribute.Tensor("value", TensorData.FromFloats([3], [1f, -2f, 0.5f])));
+        var k = b.Op("Constant", [], Attribute.Float("value_float", 3f));
+        b.Output(b.Op("Mul", b.Op("Add", x, c), k));
         return b.Build();
     }
 

@@ -107,6 +107,21 @@ public sealed class GraphModule : nn.Module<Tensor[], Tensor[]>
     /// <summary>The tensor (parameter or buffer) standing for each IR constant the block reads.</summary>
     public IReadOnlyDictionary<Value, Tensor> ValueTensors => _constants;
 
+    /// <summary>
+    /// Writes the current value of every trained parameter back into its IR constant, so the graph carries
+    /// what training learned (the values keep their names and types).
+    /// </summary>
+    public void CopyParametersToGraph()
+    {
+        foreach (var (value, parameter) in _valueParameters)
+        {
+            var data = TorchTensors.ToData(parameter);
+            if (data.ElementType != value.Constant!.ElementType)
+                throw new InvalidOperationException($"parameter for '{value.Name}' changed type to {data.ElementType}");
+            value.Constant = data;
+        }
+    }
+
     public override Tensor[] forward(Tensor[] inputs)
     {
         if (inputs.Length != _inputs.Length)
