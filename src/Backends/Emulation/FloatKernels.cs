@@ -1,0 +1,368 @@
+using ArchNet.IR;
+
+namespace ArchNet.Backends.Emulation;
+
+/// <summary>Float32 reference kernels: the float mode of the emulator and the host ops of the integer mode.</summary>
+internal static class FloatKernels
+{
+    public static IReadOnlyList<Tensor> Run(Node node, Tensor?[] a)
+    {
+        if (!node.IsDefaultDomain) throw new ArchNetException($"emulator: op {node.Domain}.{node.OpType} (node '{node.DisplayName}') is not emulated");
+        if (Movement.Handles(node.OpType))
+        {
+            var pad = node.OpType == "Pad" && a.Length > 2 && a[2] is { } v ? v.ToReal()[0] : 0;
+            return Movement.Run(node, a, pad);
+        }
+        return node.OpType switch
+        {
+            "Conv" => [Conv(node, F(a[0]), F(a[1]), a.Length > 2 ? a[2] : null)],
+            "Gemm" => [Gemm(node, F(a[0]), F(a[1]), a.Length > 2 ? a[2] : null)],
+            "MatMul" => [MatMul(F(a[0]), F(a[1]))],
+            "Add" => [Binary(a[0]!, a[1]!, (x, y) => x + y)],
+            "Sub" => [Binary(a[0]!, a[1]!, (x, y) => x - y)],
+            "Mul" => [Binary(a[0]!, a[1]!, (x, y) => x * y)],
+            "Div" => [Binary(a[0]!, a[1]!, (x, y) => x / y)],
+            "Pow" => [Binary(a[0]!, a[1]!, MathF.Pow)],
+            "Max" => [Binary(a[0]!, a[1]!, MathF.Max)],
+            "Min" => [Binary(a[0]!, a[1]!, MathF.Min)],
+            "Relu" => [Map(a[0]!, x => x > 0 ? x : 0)],
+            "LeakyRelu" => [Map(a[0]!, x => x >= 0 ? x : x * node.GetFloat("alpha", 0.01f))],
+            "Clip" => [Clip(node, a)],
+            "Sigmoid" => [Map(a[0]!, x => 1f / (1f + MathF.Exp(-x)))],
+            "Tanh" => [Map(a[0]!, MathF.Tanh)],
+            "Exp" => [Map(a[0]!, MathF.Exp)],
+            "Sqrt" => [Map(a[0]!, MathF.Sqrt)],
+            "Neg" => [Map(a[0]!, x => -x)],
+            "Abs" => [Map(a[0]!, MathF.Abs)],
+            "Reciprocal" => [Map(a[0]!, x => 1f / x)],
+            "Erf" => [Map(a[0]!, x => (float)Erf(x))],
+            "HardSigmoid" => [Map(a[0]!, x => Math.Clamp(node.GetFloat("alpha", 0.2f) * x + node.GetFloat("beta", 0.5f), 0f, 1f))],
+            "HardSwish" => [Map(a[0]!, x => x * Math.Clamp(x / 6f + 0.5f, 0f, 1f))],
+            "Softmax" => [Softmax(F(a[0]), (int)node.GetInt("axis", -1))],
+            "BatchNormalization" => [BatchNorm(node, a)],
+            "MaxPool" => [Pool(node, F(a[0]), max: true)],
+            "AveragePool" => [Pool(node, F(a[0]), max: false)],
+            "GlobalAveragePool" => [GlobalPool(F(a[0]), max: false)],
+            "GlobalMaxPool" => [GlobalPool(F(a[0]), max: true)],
+            "Shape" => [Tensor.FromLongs([a[0]!.Rank], [.. a[0]!.Shape.Select(d => (long)d)])],
+            "ConstantOfShape" => [ConstantOfShape(node, a[0]!)],
+            "Constant" => [Tensor.FromTensorData(node.Attr("value")!.AsTensor())],
+            "Cast" => [Cast(node, a[0]!)],
+            "ReduceMean" => [ReduceMean(node, a)],
+            _ => throw new ArchNetException($"emulator: op {node.OpType} (node '{node.DisplayName}') is not emulated"),
+        };
+    }
+
+    private static Tensor F(Tensor? t) => t is null ? throw new ArgumentException("missing input")
+        : t.Floats is not null ? t : Tensor.FromFloats(t.Shape, t.ToReal());
+
+    private static Tensor Map(Tensor x, Func<float, float> f)
+    {
+        var src = x.ToReal();
+        var r = new float[src.Length];
+        for (var i = 0; i < r.Length; i++) r[i] = f(src[i]);
+        return Tensor.FromFloats(x.Shape, r);
+    }
+
+    private static double Erf(double x)
+    {
+        // Abramowitz-Stegun 7.1.26 is too coarse for GELU checks; use the series/continued fraction via Math functions.
+        var t = 1.0 / (1.0 + 0.5 * Math.Abs(x));
+        var y = 1 - t * Math.Exp(-x * x - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 +
+            t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
+        return x >= 0 ? y : -y;
+    }
+
+    /// <summary>Numpy-style broadcasting: output index to the element index of an input of shape <paramref name="shape"/>.</summary>
+    public static int[] BroadcastShape(int[] a, int[] b)
+    {
+        var rank = Math.Max(a.Length, b.Length);
+        var r = new int[rank];
+        for (var i = 0; i < rank; i++)
+        {
+            var da = i - (rank - a.Length) >= 0 ? a[i - (rank - a.Length)] : 1;
+            var db = i - (rank - b.Length) >= 0 ? b[i - (rank - b.Length)] : 1;
+            if (da != db && da != 1 && db != 1) throw new ArgumentException($"shapes [{string.Join(",", a)}] and [{string.Join(",", b)}] do not broadcast");
+            r[i] = Math.Max(da, db);
+        }
+        return r;
+    }
+
+    public static int[] BroadcastMap(int[] shape, int[] outShape)
+    {
+        var n = Tensor.ShapeLength(outShape);
+        var map = new int[n];
+        if (shape.SequenceEqual(outShape)) { for (var i = 0; i < n; i++) map[i] = i; return map; }
+        var rank = outShape.Length;
+        var padded = Enumerable.Repeat(1, rank - shape.Length).Concat(shape).ToArray();
+        var strides = Movement.Strides(padded);
+        for (var d = 0; d < rank; d++) if (padded[d] == 1) strides[d] = 0;
+        var idx = new int[rank];
+        for (var i = 0; i < n; i++)
+        {
+            var src = 0;
+            for (var d = 0; d < rank; d++) src += idx[d] * strides[d];
+            map[i] = src;
+            for (var d = rank - 1; d >= 0; d--)
+            {
+                if (++idx[d] < outShape[d]) break;
+                idx[d] = 0;
+            }
+        }
+        return map;
+    }
+
+    private static Tensor Binary(Tensor a, Tensor b, Func<float, float, float> f)
+    {
+        if (a.Longs is not null && b.Longs is not null)
+        {
+            var shapeL = BroadcastShape(a.Shape, b.Shape);
+            var ma = BroadcastMap(a.Shape, shapeL);
+            var mb = BroadcastMap(b.Shape, shapeL);
+            return Tensor.FromLongs(shapeL, [.. ma.Select((ia, i) => (long)f(a.Longs[ia], b.Longs[mb[i]]))]);
+        }
+        var x = a.ToReal();
+        var y = b.ToReal();
+        var shape = BroadcastShape(a.Shape, b.Shape);
+        var r = new float[Tensor.ShapeLength(shape)];
+        if (a.Shape.SequenceEqual(b.Shape))
+        {
+            for (var i = 0; i < r.Length; i++) r[i] = f(x[i], y[i]);
+            return Tensor.FromFloats(shape, r);
+        }
+        var mapA = BroadcastMap(a.Shape, shape);
+        var mapB = BroadcastMap(b.Shape, shape);
+        for (var i = 0; i < r.Length; i++) r[i] = f(x[mapA[i]], y[mapB[i]]);
+        return Tensor.FromFloats(shape, r);
+    }
+
+    private static Tensor Clip(Node node, Tensor?[] a)
+    {
+        var lo = a.Length > 1 && a[1] is { } l ? l.ToReal()[0] : node.HasAttr("min") ? node.GetFloat("min", 0) : float.NegativeInfinity;
+        var hi = a.Length > 2 && a[2] is { } h ? h.ToReal()[0] : node.HasAttr("max") ? node.GetFloat("max", 0) : float.PositiveInfinity;
+        return Map(a[0]!, x => x < lo ? lo : x > hi ? hi : x);
+    }
+
+    public static Tensor Conv(Node node, Tensor x, Tensor w, Tensor? bias)
+    {
+        var g = (int)node.GetInt("group", 1);
+        var win = Window.Of(node, x.Shape, w.Shape[2], w.Rank > 3 ? w.Shape[3] : 1);
+        int M = w.Shape[0], Cg = win.C / g, Mg = M / g, K = Cg * win.KH * win.KW, P = win.OutPixels;
+        var xs = x.Floats!;
+        var ws = w.Floats!;
+        var b = bias?.ToReal();
+        var y = new float[win.N * M * P];
+        for (var n = 0; n < win.N; n++)
+        {
+            var image = xs.AsSpan(n * win.C * win.H * win.W, win.C * win.H * win.W);
+            for (var grp = 0; grp < g; grp++)
+            {
+                float[] col;
+                if (win.IsPointwise) col = image.Slice(grp * Cg * P, Cg * P).ToArray();
+                else
+                {
+                    col = new float[K * P];
+                    win.Im2Col<float>(image, grp * Cg, Cg, col, 0f);
+                }
+                var nn = n;
+                var gg = grp;
+                Parallel.For(0, Mg, new ParallelOptions { MaxDegreeOfParallelism = Mg >= 8 ? Environment.ProcessorCount : 1 }, mi =>
+                {
+                    var m = gg * Mg + mi;
+                    var dst = y.AsSpan((nn * M + m) * P, P);
+                    dst.Fill(b?[m] ?? 0f);
+                    var wr = ws.AsSpan(m * K, K);
+                    for (var k = 0; k < K; k++)
+                        if (wr[k] != 0) Simd.Axpy(wr[k], col.AsSpan(k * P, P), dst);
+                });
+            }
+        }
+        return Tensor.FromFloats(win.OutShape(M, x.Rank), y);
+    }
+
+    public static Tensor Gemm(Node node, Tensor a, Tensor b, Tensor? c)
+    {
+        var transA = node.GetInt("transA", 0) != 0;
+        var transB = node.GetInt("transB", 0) != 0;
+        var alpha = node.GetFloat("alpha", 1f);
+        var beta = node.GetFloat("beta", 1f);
+        var A = transA ? Movement.Transpose(a, [1, 0]) : a;
+        var Bt = transB ? b : Movement.Transpose(b, [1, 0]); // [N, K]
+        int M = A.Shape[0], K = A.Shape[1], N = Bt.Shape[0];
+        var y = new float[M * N];
+        var av = A.Floats!;
+        var bv = Bt.Floats!;
+        float[]? cv = null;
+        int[]? cmap = null;
+        if (c is not null)
+        {
+            cv = c.ToReal();
+            cmap = BroadcastMap(c.Shape, [M, N]);
+        }
+        Parallel.For(0, M, m =>
+        {
+            var row = av.AsSpan(m * K, K);
+            for (var j = 0; j < N; j++)
+                y[m * N + j] = alpha * Simd.Dot(row, bv.AsSpan(j * K, K)) + (cv is null ? 0 : beta * cv[cmap![m * N + j]]);
+        });
+        return Tensor.FromFloats([M, N], y);
+    }
+
+    public static Tensor MatMul(Tensor a, Tensor b)
+    {
+        var ash = a.Rank == 1 ? new[] { 1, a.Shape[0] } : a.Shape;
+        var bsh = b.Rank == 1 ? new[] { b.Shape[0], 1 } : b.Shape;
+        int M = ash[^2], K = ash[^1], N = bsh[^1];
+        var batchA = ash[..^2];
+        var batchB = bsh[..^2];
+        var batch = BroadcastShape(batchA, batchB);
+        var nb = Tensor.ShapeLength(batch);
+        var mapA = BroadcastMap(batchA, batch);
+        var mapB = BroadcastMap(batchB, batch);
+        var av = a.Floats!;
+        var bv = b.Floats!;
+        var y = new float[nb * M * N];
+        Parallel.For(0, nb * M, t =>
+        {
+            var bi = t / M;
+            var m = t % M;
+            var arow = av.AsSpan(mapA[bi] * M * K + m * K, K);
+            var bbase = mapB[bi] * K * N;
+            var dst = y.AsSpan((bi * M + m) * N, N);
+            for (var k = 0; k < K; k++)
+                if (arow[k] != 0) Simd.Axpy(arow[k], bv.AsSpan(bbase + k * N, N), dst);
+        });
+        var outShape = batch.Concat(a.Rank == 1 ? [] : new[] { M }).Concat(b.Rank == 1 ? [] : new[] { N }).ToArray();
+        return Tensor.FromFloats(outShape, y);
+    }
+
+    private static Tensor Softmax(Tensor x, int axis)
+    {
+        axis = Movement.NormAxis(axis, x.Rank);
+        var inner = Tensor.ShapeLength(x.Shape.AsSpan(axis + 1));
+        var dim = x.Shape[axis];
+        var outer = x.Length / (dim * inner);
+        var src = x.Floats!;
+        var r = new float[src.Length];
+        for (var o = 0; o < outer; o++)
+            for (var i = 0; i < inner; i++)
+            {
+                var max = float.NegativeInfinity;
+                for (var d = 0; d < dim; d++) max = MathF.Max(max, src[(o * dim + d) * inner + i]);
+                var sum = 0f;
+                for (var d = 0; d < dim; d++) sum += r[(o * dim + d) * inner + i] = MathF.Exp(src[(o * dim + d) * inner + i] - max);
+                for (var d = 0; d < dim; d++) r[(o * dim + d) * inner + i] /= sum;
+            }
+        return Tensor.FromFloats(x.Shape, r);
+    }
+
+    private static Tensor BatchNorm(Node node, Tensor?[] a)
+    {
+        var x = F(a[0]);
+        float[] scale = a[1]!.ToReal(), bias = a[2]!.ToReal(), mean = a[3]!.ToReal(), var = a[4]!.ToReal();
+        var eps = node.GetFloat("epsilon", 1e-5f);
+        var C = x.Shape[1];
+        var inner = Tensor.ShapeLength(x.Shape.AsSpan(2));
+        var r = new float[x.Length];
+        var src = x.Floats!;
+        for (var i = 0; i < r.Length; i++)
+        {
+            var c = i / inner % C;
+            r[i] = (src[i] - mean[c]) / MathF.Sqrt(var[c] + eps) * scale[c] + bias[c];
+        }
+        return Tensor.FromFloats(x.Shape, r);
+    }
+
+    private static Tensor Pool(Node node, Tensor x, bool max)
+    {
+        var kernel = node.GetInts("kernel_shape")!.Value;
+        var win = Window.Of(node, x.Shape, (int)kernel[0], kernel.Length > 1 ? (int)kernel[1] : 1);
+        var includePad = node.GetInt("count_include_pad", 0) != 0;
+        var src = x.Floats!;
+        var y = new float[win.N * win.C * win.OutPixels];
+        for (var nc = 0; nc < win.N * win.C; nc++)
+        {
+            var plane = src.AsSpan(nc * win.H * win.W, win.H * win.W);
+            for (var oy = 0; oy < win.OH; oy++)
+                for (var ox = 0; ox < win.OW; ox++)
+                {
+                    var acc = max ? float.NegativeInfinity : 0f;
+                    for (var ky = 0; ky < win.KH; ky++)
+                    {
+                        var iy = oy * win.SH - win.PadTop + ky * win.DH;
+                        if (iy < 0 || iy >= win.H) continue;
+                        for (var kx = 0; kx < win.KW; kx++)
+                        {
+                            var ix = ox * win.SW - win.PadLeft + kx * win.DW;
+                            if (ix < 0 || ix >= win.W) continue;
+                            var v = plane[iy * win.W + ix];
+                            acc = max ? MathF.Max(acc, v) : acc + v;
+                        }
+                    }
+                    if (!max) acc /= includePad ? PaddedCount(win, oy, ox) : win.InsideCount(oy, ox);
+                    y[(nc * win.OH + oy) * win.OW + ox] = acc;
+                }
+        }
+        return Tensor.FromFloats(win.OutShape(win.C, x.Rank), y);
+    }
+
+    /// <summary>Window elements counting explicit padding but not the ceil-mode overhang (ONNX's count_include_pad).</summary>
+    public static int PaddedCount(Window win, int oy, int ox)
+    {
+        int Extent(int o, int s, int pad, int k, int d, int size, int padEnd)
+        {
+            var start = o * s - pad;
+            var end = Math.Min(start + (k - 1) * d + 1, size + padEnd);
+            return (end - start + d - 1) / d;
+        }
+        // Ends are clipped to the padded extent; pads at the end are taken equal to the start pads here.
+        return Extent(oy, win.SH, win.PadTop, win.KH, win.DH, win.H, win.PadTop) * Extent(ox, win.SW, win.PadLeft, win.KW, win.DW, win.W, win.PadLeft);
+    }
+
+    private static Tensor GlobalPool(Tensor x, bool max)
+    {
+        int NC = x.Shape[0] * x.Shape[1], inner = x.Length / Math.Max(NC, 1);
+        var src = x.Floats!;
+        var y = new float[NC];
+        for (var i = 0; i < NC; i++)
+        {
+            var s = src.AsSpan(i * inner, inner);
+            if (max) { var m = float.NegativeInfinity; foreach (var v in s) m = MathF.Max(m, v); y[i] = m; }
+            else { var acc = 0f; foreach (var v in s) acc += v; y[i] = acc / inner; }
+        }
+        return Tensor.FromFloats([.. x.Shape.Select((d, i) => i < 2 ? d : 1)], y);
+    }
+
+    private static Tensor ConstantOfShape(Node node, Tensor shape)
+    {
+        var dims = Movement.Longs(shape).Select(d => (int)d).ToArray();
+        var n = Tensor.ShapeLength(dims);
+        var value = node.Attr("value")?.AsTensor();
+        if (value is null || value.ElementType.IsFloatingPoint())
+            return Tensor.FromFloats(dims, Enumerable.Repeat(value?.ToFloats()[0] ?? 0f, n).ToArray());
+        return Tensor.FromLongs(dims, Enumerable.Repeat(value.ToInt64s()[0], n).ToArray());
+    }
+
+    private static Tensor Cast(Node node, Tensor x)
+    {
+        var to = (ElementType)node.GetInt("to", (long)ElementType.Float);
+        if (to.IsFloatingPoint()) return Tensor.FromFloats(x.Shape, x.ToReal());
+        return Tensor.FromLongs(x.Shape, x.Longs ?? [.. x.ToReal().Select(v => (long)v)]);
+    }
+
+    private static Tensor ReduceMean(Node node, Tensor?[] a)
+    {
+        var x = F(a[0]);
+        var axes = (a.Length > 1 && a[1] is { } t ? Movement.Longs(t) : node.GetInts("axes")?.ToArray() ?? [.. Enumerable.Range(0, x.Rank).Select(i => (long)i)])
+            .Select(v => Movement.NormAxis(v, x.Rank)).ToHashSet();
+        var keep = node.GetInt("keepdims", 1) != 0;
+        var outShape = x.Shape.Select((d, i) => axes.Contains(i) ? 1 : d).ToArray();
+        var map = BroadcastMap(outShape, x.Shape);
+        var sum = new float[Tensor.ShapeLength(outShape)];
+        var src = x.Floats!;
+        for (var i = 0; i < src.Length; i++) sum[map[i]] += src[i];
+        var count = x.Length / sum.Length;
+        for (var i = 0; i < sum.Length; i++) sum[i] /= count;
+        return Tensor.FromFloats(keep ? outShape : [.. outShape.Where((d, i) => !axes.Contains(i))], sum);
+    }
+}

@@ -1,0 +1,149 @@
+using System.Numerics;
+using ArchNet.IR;
+
+namespace ArchNet.Backends.Emulation;
+
+/// <summary>Geometry of a 2-D sliding window (Conv, pooling) over an NCHW input; 1-D inputs run as H = 1.</summary>
+internal sealed record Window(int N, int C, int H, int W, int KH, int KW, int SH, int SW, int DH, int DW,
+    int PadTop, int PadLeft, int OH, int OW)
+{
+    public int OutPixels => OH * OW;
+
+    public static Window Of(Node node, int[] x, int kh, int kw)
+    {
+        var spatial = x.Length - 2;
+        if (spatial is not (1 or 2)) throw new ArgumentException($"only 1-D and 2-D windows are emulated, input has rank {x.Length}");
+        int H = spatial == 2 ? x[2] : 1, W = x[^1];
+        if (spatial == 1) { kw = kh; kh = 1; }
+        int[] Attr(string name, int fallback) => node.GetInts(name)?.Select(v => (int)v).ToArray() ?? Enumerable.Repeat(fallback, spatial).ToArray();
+        var strides = Attr("strides", 1);
+        var dil = Attr("dilations", 1);
+        var pads = node.GetInts("pads")?.Select(v => (int)v).ToArray() ?? new int[2 * spatial];
+        int sh = spatial == 2 ? strides[0] : 1, sw = strides[^1];
+        int dh = spatial == 2 ? dil[0] : 1, dw = dil[^1];
+        int pt = spatial == 2 ? pads[0] : 0, pl = pads[spatial - 1], pb = spatial == 2 ? pads[2] : 0, pr = pads[^1];
+        var autoPad = node.GetString("auto_pad", "NOTSET");
+        var ceil = node.GetInt("ceil_mode", 0) != 0;
+        int Out(int size, int k, int s, int d, ref int before, int after)
+        {
+            var eff = (k - 1) * d + 1;
+            if (autoPad is "SAME_UPPER" or "SAME_LOWER")
+            {
+                var o = (size + s - 1) / s;
+                var total = Math.Max(0, (o - 1) * s + eff - size);
+                before = autoPad == "SAME_UPPER" ? total / 2 : total - total / 2;
+                return o;
+            }
+            if (autoPad == "VALID") { before = 0; return (size - eff) / s + 1; }
+            var num = size + before + after - eff;
+            var r = (ceil ? (num + s - 1) / s : num / s) + 1;
+            if (ceil && (r - 1) * s >= size + before) r--;
+            return r;
+        }
+        var oh = Out(H, kh, sh, dh, ref pt, pb);
+        var ow = Out(W, kw, sw, dw, ref pl, pr);
+        return new Window(x[0], x[1], H, W, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow);
+    }
+
+    /// <summary>Output shape with <paramref name="channels"/> channels, in the input's rank.</summary>
+    public int[] OutShape(int channels, int rank) => rank == 4 ? [N, channels, OH, OW] : [N, channels, OW];
+
+    /// <summary>Element count of the window at output (oy, ox) that lies inside the input.</summary>
+    public int InsideCount(int oy, int ox)
+    {
+        var n = 0;
+        for (var ky = 0; ky < KH; ky++)
+        {
+            var iy = oy * SH - PadTop + ky * DH;
+            if (iy < 0 || iy >= H) continue;
+            for (var kx = 0; kx < KW; kx++)
+            {
+                var ix = ox * SW - PadLeft + kx * DW;
+                if (ix >= 0 && ix < W) n++;
+            }
+        }
+        return n;
+    }
+
+    /// <summary>Columns of one image and channel group: col[(c * KH + ky) * KW + kx][oy * OW + ox], padding = <paramref name="pad"/>.</summary>
+    public void Im2Col<T>(ReadOnlySpan<T> image, int c0, int channels, Span<T> col, T pad) where T : struct
+    {
+        var P = OutPixels;
+        for (var c = 0; c < channels; c++)
+        {
+            var plane = image.Slice((c0 + c) * H * W, H * W);
+            for (var ky = 0; ky < KH; ky++)
+                for (var kx = 0; kx < KW; kx++)
+                {
+                    var row = col.Slice(((c * KH + ky) * KW + kx) * P, P);
+                    for (var oy = 0; oy < OH; oy++)
+                    {
+                        var iy = oy * SH - PadTop + ky * DH;
+                        var dst = row.Slice(oy * OW, OW);
+                        if (iy < 0 || iy >= H) { dst.Fill(pad); continue; }
+                        var src = plane.Slice(iy * W, W);
+                        for (var ox = 0; ox < OW; ox++)
+                        {
+                            var ix = ox * SW - PadLeft + kx * DW;
+                            dst[ox] = ix >= 0 && ix < W ? src[ix] : pad;
+                        }
+                    }
+                }
+        }
+    }
+
+    public bool IsPointwise => KH == 1 && KW == 1 && SH == 1 && SW == 1 && PadTop == 0 && PadLeft == 0 && OH == H && OW == W;
+}
+
+/// <summary>Vectorised inner loops shared by the float and integer kernels.</summary>
+internal static class Simd
+{
+    public static void Axpy(float a, ReadOnlySpan<float> x, Span<float> y)
+    {
+        var i = 0;
+        if (Vector.IsHardwareAccelerated && x.Length >= Vector<float>.Count)
+        {
+            var va = new Vector<float>(a);
+            for (; i <= x.Length - Vector<float>.Count; i += Vector<float>.Count)
+                (new Vector<float>(y[i..]) + va * new Vector<float>(x[i..])).CopyTo(y[i..]);
+        }
+        for (; i < x.Length; i++) y[i] += a * x[i];
+    }
+
+    public static void Axpy(int a, ReadOnlySpan<int> x, Span<int> y)
+    {
+        var i = 0;
+        if (Vector.IsHardwareAccelerated && x.Length >= Vector<int>.Count)
+        {
+            var va = new Vector<int>(a);
+            for (; i <= x.Length - Vector<int>.Count; i += Vector<int>.Count)
+                (new Vector<int>(y[i..]) + va * new Vector<int>(x[i..])).CopyTo(y[i..]);
+        }
+        for (; i < x.Length; i++) y[i] += a * x[i];
+    }
+
+    public static float Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        var i = 0;
+        var acc = Vector<float>.Zero;
+        if (Vector.IsHardwareAccelerated)
+            for (; i <= a.Length - Vector<float>.Count; i += Vector<float>.Count)
+                acc += new Vector<float>(a[i..]) * new Vector<float>(b[i..]);
+        var s = Vector.Sum(acc);
+        for (; i < a.Length; i++) s += a[i] * b[i];
+        return s;
+    }
+
+    public static long Dot(ReadOnlySpan<int> a, ReadOnlySpan<int> b)
+    {
+        var i = 0;
+        var acc = Vector<int>.Zero;
+        // int32 lanes are exact while |a||b| * length < 2^31; callers check that bound (see Kernels.FitsInt32).
+        if (Vector.IsHardwareAccelerated)
+            for (; i <= a.Length - Vector<int>.Count; i += Vector<int>.Count)
+                acc += new Vector<int>(a[i..]) * new Vector<int>(b[i..]);
+        long s = Vector.Sum(acc);
+        for (; i < a.Length; i++) s += (long)a[i] * b[i];
+        return s;
+    }
+}
