@@ -1,0 +1,189 @@
+using System.Collections.Immutable;
+using ArchNet.Backends.Emulation;
+using ArchNet.IR;
+
+namespace ArchNet.Backends.Onnx;
+
+/// <summary>
+/// Turns a quantized IR model (float ops whose values carry <see cref="QuantParams"/>) into a QDQ ONNX model:
+/// every quantized activation is followed by QuantizeLinear + DequantizeLinear, weights and biases become integer
+/// constants read through DequantizeLinear. ONNX Runtime fuses these patterns into its integer kernels.
+/// Widths: 8 bits as int8/uint8 (opset 13 is enough); 4 bits as int4/uint4 and 16 bits as int16/uint16 (opset 21);
+/// 2-bit and 3-bit weights are stored in int8/uint8 holding only their clamped range.
+/// The integer value of an activation <c>v</c> is exposed as <c>v + "_q"</c>; the dequantized value keeps the name <c>v</c>.
+/// </summary>
+public static class QdqWriter
+{
+    public const string QuantizedSuffix = "_q";
+
+    public static Model Build(Model quantized)
+    {
+        var src = quantized.Graph;
+        var semantics = QuantSemantics.Of(quantized) ?? new QuantSemantics();
+        var graph = new Graph(src.Name) { DocString = src.DocString };
+        var model = new Model(graph)
+        {
+            IrVersion = Math.Max(quantized.IrVersion, 10),
+            ProducerName = "archnetc",
+            ProducerVersion = quantized.ProducerVersion,
+            Domain = quantized.Domain,
+            ModelVersion = quantized.ModelVersion,
+            DocString = quantized.DocString,
+        };
+        var needsOpset21 = src.DefinedValues().Any(v => v.Quant is { } q && q.Bits is not 8 and not 32 && StorageType(q) is not (ElementType.Int8 or ElementType.UInt8));
+        foreach (var (domain, version) in quantized.OpsetImports)
+            model.SetOpset(domain, domain is "" or "ai.onnx" ? Math.Max(version, needsOpset21 ? 21 : 13) : version);
+        if (model.Opset("") == 0) model.SetOpset("", needsOpset21 ? 21 : 13);
+        foreach (var kv in quantized.Metadata) model.Metadata.Add(kv);
+
+        var map = new Dictionary<Value, Value>();
+        var reserved = new HashSet<string>(src.DefinedValues().Select(v => v.Name), StringComparer.Ordinal);
+        string Fresh(string hint)
+        {
+            var name = hint;
+            for (var i = 1; !reserved.Add(name); i++) name = $"{hint}_{i}";
+            return name;
+        }
+
+        // Q then DQ after a float value: returns the dequantized value that consumers read, named `name`.
+        Value QuantDequant(Value floatValue, QuantParams q, string name, TensorType? type)
+        {
+            var (scale, zp) = ParamConstants(graph, q, name, Fresh);
+            var storage = StorageType(q);
+            var qv = new Value(Fresh(name + QuantizedSuffix), new TensorType(storage, type?.Shape));
+            graph.Add(new Node("QuantizeLinear", [floatValue, scale, zp], [qv], name: Fresh(name + "_QuantizeLinear")));
+            var dq = new Value(name, type);
+            graph.Add(new Node("DequantizeLinear", [qv, scale, zp], [dq], name: Fresh(name + "_DequantizeLinear")));
+            return dq;
+        }
+
+        foreach (var input in src.Inputs)
+        {
+            if (input.IsConstant) continue;
+            if (input.Quant is { PerChannel: false } q && input.ElementType == ElementType.Float)
+            {
+                var raw = new Value(input.Name, input.Type);
+                graph.Inputs.Add(raw);
+                // The input keeps its name; the quantized copy gets a fresh one.
+                map[input] = QuantDequant(raw, q, Fresh(input.Name + "_dq"), input.TensorType);
+            }
+            else
+            {
+                var v = new Value(input.Name, input.Type);
+                graph.Inputs.Add(v);
+                map[input] = v;
+            }
+        }
+
+        Value MapConstant(Value c)
+        {
+            if (map.TryGetValue(c, out var known)) return known;
+            Value result;
+            if (c.Quant is { } q && c.Constant!.ElementType == ElementType.Float)
+            {
+                var ints = QuantizeConstant(c.Constant, q);
+                var stored = graph.AddConstant(Fresh(c.Name + QuantizedSuffix), Pack(ints, c.Constant.Dims, StorageType(q)));
+                var (scale, zp) = ParamConstants(graph, q, c.Name, Fresh);
+                var attrs = q.Axis is { } axis ? new[] { IR.Attribute.Int("axis", axis) } : [];
+                result = new Value(c.Name, c.Type);
+                graph.Add(new Node("DequantizeLinear", [stored, scale, zp], [result], attrs, Fresh(c.Name + "_DequantizeLinear")));
+            }
+            else
+            {
+                result = new Value(c.Name, c.Type, c.Constant);
+                graph.Constants.Add(result);
+            }
+            map[c] = result;
+            return result;
+        }
+
+        foreach (var node in src.Nodes)
+        {
+            var inputs = node.Inputs.Select(v => v is null ? null : v.IsConstant ? MapConstant(v) : map[v]).ToList();
+            var outputs = new List<Value>();
+            var after = new List<(Value Raw, Value Original)>();
+            foreach (var o in node.Outputs)
+            {
+                if (o.Quant is { PerChannel: false } && o.ElementType == ElementType.Float && !o.IsAbsent)
+                {
+                    var raw = new Value(Fresh(o.Name + "_float"), o.Type);
+                    outputs.Add(raw);
+                    after.Add((raw, o));
+                }
+                else
+                {
+                    var v = new Value(o.Name, o.Type);
+                    outputs.Add(v);
+                    map[o] = v;
+                }
+            }
+            var copy = new Node(node.OpType, inputs, outputs, node.Attributes.Values, node.Name, node.Domain) { DocString = node.DocString };
+            graph.Add(copy);
+            foreach (var (raw, original) in after)
+                map[original] = QuantDequant(raw, original.Quant!, original.Name, original.TensorType);
+        }
+        foreach (var o in src.Outputs) graph.Outputs.Add(map[o]);
+        var semanticsNote = $"QDQ model written by archnetc; integer semantics {semantics.Encode()}";
+        model.DocString = string.IsNullOrEmpty(model.DocString) ? semanticsNote : model.DocString + "\n" + semanticsNote;
+        return model;
+    }
+
+    /// <summary>The ONNX element type holding a quantized tensor: 2- and 3-bit values live in 8-bit types.</summary>
+    public static ElementType StorageType(QuantParams q) => q.Bits switch
+    {
+        4 => q.Signed ? ElementType.Int4 : ElementType.UInt4,
+        <= 8 => q.Signed ? ElementType.Int8 : ElementType.UInt8,
+        <= 16 => q.Signed ? ElementType.Int16 : ElementType.UInt16,
+        _ => q.Signed ? ElementType.Int32 : ElementType.UInt32,
+    };
+
+    /// <summary>Integers of a float constant under its parameters, by the emulator's rule (ties to even, saturated).</summary>
+    public static long[] QuantizeConstant(TensorData data, QuantParams q)
+    {
+        var values = data.ToFloats();
+        var dims = data.Dims;
+        var inner = q.Axis is { } ax ? dims.Skip(ax + 1).Aggregate(1L, (a, b) => a * b) : values.Length;
+        var channels = q.Axis is { } a2 ? dims[a2] : 1;
+        var result = new long[values.Length];
+        for (var i = 0; i < values.Length; i++)
+        {
+            var c = q.Axis is null ? 0 : (int)(i / inner % channels);
+            result[i] = IntegerArithmetic.QuantizeFloat(values[i], q.Scales[c], q.ZeroPoints[c], q.QMin, q.QMax, RoundingMode.HalfToEven);
+        }
+        return result;
+    }
+
+    public static TensorData Pack(long[] values, IEnumerable<long> dims, ElementType type)
+    {
+        var d = dims.ToArray();
+        switch (type)
+        {
+            case ElementType.Int8: return TensorData.Create(type, d, values.Select(v => (sbyte)v).ToArray());
+            case ElementType.UInt8: return TensorData.Create(type, d, values.Select(v => (byte)v).ToArray());
+            case ElementType.Int16: return TensorData.Create(type, d, values.Select(v => (short)v).ToArray());
+            case ElementType.UInt16: return TensorData.Create(type, d, values.Select(v => (ushort)v).ToArray());
+            case ElementType.Int32: return TensorData.Create(type, d, values.Select(v => (int)v).ToArray());
+            case ElementType.UInt32: return TensorData.Create(type, d, values.Select(v => (uint)v).ToArray());
+            case ElementType.Int4 or ElementType.UInt4:
+            {
+                var bytes = new byte[(values.Length + 1) / 2];
+                for (var i = 0; i < values.Length; i++)
+                    bytes[i / 2] |= (byte)((values[i] & 0xF) << (4 * (i % 2))); // low nibble first
+                return new TensorData(type, d, bytes);
+            }
+            default: throw new ArchNetException($"cannot store quantized values as {type.ShortName()}");
+        }
+    }
+
+    private static (Value Scale, Value ZeroPoint) ParamConstants(Graph graph, QuantParams q, string name, Func<string, string> fresh)
+    {
+        var perChannel = q.PerChannel;
+        long[] dims = perChannel ? [q.Scales.Length] : [];
+        var scale = new Value(fresh(name + "_scale"), null, TensorData.FromFloats(dims, [.. q.Scales]));
+        var zpType = StorageType(q);
+        var zp = new Value(fresh(name + "_zero_point"), null, Pack([.. q.ZeroPoints], dims, zpType));
+        graph.Constants.Add(scale);
+        graph.Constants.Add(zp);
+        return (scale, zp);
+    }
+}

@@ -1,0 +1,267 @@
+using ArchNet.IR;
+
+namespace ArchNet.Passes.Quantization;
+
+/// <summary>What to do with the first and the last weight layer, which are often the most sensitive.</summary>
+public enum EdgeLayerPolicy
+{
+    /// <summary>Same widths as every other layer.</summary>
+    Same,
+    /// <summary>8-bit weights and 8-bit activations around them (when the chip allows 8 bits).</summary>
+    EightBit,
+}
+
+/// <summary>The numerics the quantizer must produce: resolved from a capability file and the user's bit widths.</summary>
+public sealed record QuantizationTarget(
+    IntegerFormat Weights,
+    IntegerFormat Activations,
+    bool PerChannelWeights,
+    QuantSemantics Semantics,
+    IReadOnlyList<int> AllowedWeightBits,
+    IReadOnlyList<int> AllowedActivationBits)
+{
+    /// <summary>The reference CPU: signed symmetric per-channel weights, unsigned asymmetric activations, float requantization.</summary>
+    public static QuantizationTarget Default(int weightBits = 8, int activationBits = 8) => new(
+        new IntegerFormat(weightBits, Signed: true, Symmetric: true, PowerOfTwoScales: false),
+        new IntegerFormat(activationBits, Signed: false, Symmetric: false, PowerOfTwoScales: false),
+        PerChannelWeights: true, new QuantSemantics(), [2, 3, 4, 5, 6, 7, 8, 16], [4, 8, 16]);
+}
+
+public sealed record QuantizationOptions
+{
+    public CalibrationMethod Method { get; init; } = CalibrationMethod.MinMax;
+    public double Percentile { get; init; } = 99.99;
+    public bool BiasCorrection { get; init; } = true;
+    public EdgeLayerPolicy EdgeLayers { get; init; } = EdgeLayerPolicy.Same;
+    /// <summary>Search per-channel weight clipping (always on below 5 bits).</summary>
+    public bool SearchWeightClipping { get; init; }
+}
+
+/// <summary>What the quantizer decided, for the report.</summary>
+public sealed record QuantizationSummary(
+    int QuantizedActivations, int QuantizedWeights, int BiasCorrected, IReadOnlyList<string> EightBitEdgeLayers,
+    IReadOnlyList<string> FloatValues);
+
+/// <summary>
+/// Post-training quantization: annotates every float activation and weight of the graph with <see cref="QuantParams"/>
+/// (see ArchNet.Backends.Emulation.IntegerArithmetic for what they mean), and records the integer semantics in the
+/// model's metadata. Values that only move data (Reshape, Transpose, MaxPool, ...) and values folded into a following
+/// ReLU or Concat share their consumer's parameters, so no requantization happens between them.
+/// </summary>
+public static class Quantizer
+{
+    private static readonly HashSet<string> Tied =
+        ["Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Dropout", "Slice", "Gather", "Pad",
+         "MaxPool", "Relu", "Clip", "Concat", "Split"];
+
+    public static QuantizationSummary Run(Model model, CalibrationRunner runner, QuantizationTarget target,
+        QuantizationOptions options, IDiagnostics? diagnostics = null)
+    {
+        diagnostics ??= SilentDiagnostics.Instance;
+        var graph = model.Graph;
+        var weightNodes = graph.Nodes.Where(IsWeightNode).ToList();
+        var activations = ActivationValues(graph);
+
+        // Groups of values that share parameters; the representative is the group's last value in graph order.
+        var order = new Dictionary<Value, int>();
+        foreach (var v in graph.Inputs) order[v] = -1;
+        for (var i = 0; i < graph.Nodes.Count; i++) foreach (var o in graph.Nodes[i].Outputs) order[o] = i;
+        var parent = activations.ToDictionary(v => v, v => v);
+        Value Find(Value v) { while (parent[v] != v) v = parent[v] = parent[parent[v]]; return v; }
+        void Union(Value a, Value b)
+        {
+            var (ra, rb) = (Find(a), Find(b));
+            if (ra == rb) return;
+            if (order.GetValueOrDefault(ra, -2) > order.GetValueOrDefault(rb, -2)) parent[rb] = ra; else parent[ra] = rb;
+        }
+        foreach (var node in graph.Nodes)
+        {
+            if (!node.IsDefaultDomain || !Tied.Contains(node.OpType)) continue;
+            foreach (var output in node.Outputs.Where(activations.Contains))
+                foreach (var input in (node.OpType == "Concat" ? node.Inputs : node.Inputs.Take(1)).OfType<Value>())
+                    if (activations.Contains(input) && !input.IsConstant && !graph.Inputs.Contains(input)
+                        && !graph.Outputs.Contains(input) && input.Uses.Count == 1)
+                        Union(input, output);
+        }
+
+        var needHistograms = options.Method != CalibrationMethod.MinMax;
+        var observed = new HashSet<Value>(activations.Where(v => !v.IsConstant));
+        diagnostics.Info($"calibrating {observed.Count} activations ({options.Method}{(needHistograms ? ", two passes" : "")})");
+        var stats = StatisticsCollector.Collect(runner, observed, needHistograms);
+
+        // Edge layers: the first and last weight node.
+        var edge = new HashSet<Node>();
+        var edgeNames = new List<string>();
+        if (options.EdgeLayers == EdgeLayerPolicy.EightBit && weightNodes.Count > 0)
+        {
+            edge.Add(weightNodes[0]);
+            edge.Add(weightNodes[^1]);
+            edgeNames.AddRange(edge.Select(n => n.DisplayName));
+        }
+        var eightBitValues = new HashSet<Value>();
+        foreach (var n in edge)
+        {
+            if (n.Input(0) is { } x) eightBitValues.Add(Find(x));
+            eightBitValues.Add(Find(n.Outputs[0]));
+        }
+
+        // Activations.
+        var groupParams = new Dictionary<Value, QuantParams>();
+        foreach (var v in activations)
+        {
+            var rep = Find(v);
+            if (!groupParams.TryGetValue(rep, out var q))
+            {
+                var f = target.Activations;
+                if (eightBitValues.Contains(rep) && f.Bits < 8 && target.AllowedActivationBits.Contains(8)) f = f with { Bits = 8 };
+                if (rep.IsConstant)
+                {
+                    var data = rep.Constant!.ToFloats();
+                    q = RangeSelection.PerTensor(data.DefaultIfEmpty(0).Min(), data.DefaultIfEmpty(0).Max(), f);
+                }
+                else
+                {
+                    var s = stats[rep];
+                    if (s.Min < 0 && f.Symmetric && !f.Signed)
+                        diagnostics.Warning($"value '{rep.Name}' has negative values but the chip's activations are symmetric unsigned; they saturate at 0");
+                    var (lo, hi) = RangeSelection.Choose(s, options.Method, f, options.Percentile);
+                    q = RangeSelection.PerTensor(lo, hi, f);
+                }
+                groupParams[rep] = q;
+            }
+            v.Quant = q;
+        }
+
+        // Weights (and biases), with optional bias correction.
+        var corrected = 0;
+        foreach (var node in weightNodes)
+        {
+            var w = node.Input(1)!;
+            var data = w.Constant!;
+            var shape = data.Dims.Select(d => (int)d).ToArray();
+            var values = data.ToFloats();
+            var f = target.Weights;
+            if (edge.Contains(node) && f.Bits < 8 && target.AllowedWeightBits.Contains(8)) f = f with { Bits = 8 };
+            var axis = OutputChannelAxis(node);
+            var q = RangeSelection.Weights(values, shape, target.PerChannelWeights ? axis : null, f,
+                options.SearchWeightClipping || f.Bits <= 4);
+            if (w.Uses.Count > 1)
+            {
+                // A shared weight would get two parameter sets: give this node its own copy.
+                var copy = graph.AddConstant(w.Name + "_" + node.DisplayName, data);
+                node.SetInput(1, copy);
+                w = copy;
+            }
+            w.Quant = q;
+            if (options.BiasCorrection && node.Input(0) is { } x && stats.TryGetValue(x, out var xs) && xs.ChannelMeans is { } means)
+                if (CorrectBias(graph, node, values, shape, q, means)) corrected++;
+            if (node.Input(2) is { IsConstant: true } b && node.Input(0)?.Quant is { } xq)
+            {
+                // int32 at scale sx * sw[c] (per output channel, zero point 0): the accumulator's own units.
+                var bq = new QuantParams(target.Semantics.AccumulatorBits, true,
+                    [.. q.Scales.Select(s => xq.Scales[0] * s)], [.. q.Scales.Select(_ => 0L)], q.PerChannel ? 0 : null);
+                if (b.Uses.Count > 1)
+                {
+                    var copy = graph.AddConstant(b.Name + "_" + node.DisplayName, b.Constant!);
+                    node.SetInput(2, copy);
+                    b = copy;
+                }
+                b.Quant = bq;
+            }
+        }
+
+        target.Semantics.WriteTo(model);
+        var floatValues = graph.Nodes.SelectMany(n => n.Outputs)
+            .Where(v => v.Quant is null && v.ElementType is ElementType.Float).Select(v => v.Name).ToList();
+        return new QuantizationSummary(activations.Count, weightNodes.Count, corrected, edgeNames, floatValues);
+    }
+
+    /// <summary>Conv, Gemm and MatMul whose weight (input 1) is a float constant.</summary>
+    public static bool IsWeightNode(Node n) =>
+        n.IsDefaultDomain && n.Input(1) is { IsConstant: true } w && w.Constant!.ElementType == ElementType.Float && n.OpType switch
+        {
+            "Conv" => w.Constant.Dims.Length >= 3,
+            "Gemm" => n.GetInt("transA", 0) == 0 && w.Constant.Dims.Length == 2,
+            "MatMul" => w.Constant.Dims.Length == 2,
+            _ => false,
+        };
+
+    /// <summary>The weight axis that indexes output channels: 0 for Conv and Gemm with transB, else the last.</summary>
+    public static int OutputChannelAxis(Node n) =>
+        n.OpType == "Conv" || (n.OpType == "Gemm" && n.GetInt("transB", 0) != 0) ? 0 : 1;
+
+    /// <summary>Float values that become integers: graph inputs and node outputs of float type, plus constants read as activations.</summary>
+    private static List<Value> ActivationValues(Graph graph)
+    {
+        var result = new List<Value>();
+        var seen = new HashSet<Value>();
+        void Add(Value v)
+        {
+            if (v.IsAbsent || v.ElementType != ElementType.Float || !seen.Add(v)) return;
+            result.Add(v);
+        }
+        foreach (var v in graph.Inputs.Where(v => !v.IsConstant)) Add(v);
+        foreach (var node in graph.Nodes)
+        {
+            // Constant-only subgraphs (shape arithmetic) stay float unless an activation op reads them.
+            foreach (var o in node.Outputs) Add(o);
+            if (node.OpType is "Add" or "Sub" or "Mul" or "Concat")
+                foreach (var i in node.Inputs.OfType<Value>().Where(i => i.IsConstant)) Add(i);
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// Bias correction (Nagel et al., 2019, "Data-Free Quantization"): the expected output shift of quantized weights,
+    /// (Wq - W) E[x] per output channel with E[x] the calibration mean of each input channel, is subtracted from the bias.
+    /// </summary>
+    private static bool CorrectBias(Graph graph, Node node, float[] w, int[] shape, QuantParams q, double[] means)
+    {
+        var deq = RangeSelection.Dequantized(w, q, shape);
+        int outChannels, rowLength;
+        Func<int, int, int> inputChannel;
+        if (node.OpType == "Conv")
+        {
+            outChannels = shape[0];
+            rowLength = w.Length / outChannels;
+            var cg = shape[1];
+            var k = rowLength / cg;
+            var group = (int)node.GetInt("group", 1);
+            var perGroup = outChannels / group;
+            if (means.Length != cg * group) return false;
+            inputChannel = (m, i) => m / perGroup * cg + i / k;
+        }
+        else
+        {
+            var transB = node.OpType == "Gemm" && node.GetInt("transB", 0) != 0;
+            outChannels = transB ? shape[0] : shape[1];
+            rowLength = transB ? shape[1] : shape[0];
+            if (means.Length != rowLength) return false;
+            inputChannel = (_, i) => i;
+            if (!transB)
+            {
+                // Work on the transposed copy so rows are output channels.
+                var t = new float[w.Length];
+                var d = new float[w.Length];
+                for (var r = 0; r < shape[0]; r++)
+                    for (var c = 0; c < shape[1]; c++) { t[c * shape[0] + r] = w[r * shape[1] + c]; d[c * shape[0] + r] = deq[r * shape[1] + c]; }
+                w = t;
+                deq = [.. d];
+            }
+        }
+        if (node.OpType == "MatMul") return false; // no bias input to correct
+        var shift = new float[outChannels];
+        for (var m = 0; m < outChannels; m++)
+        {
+            double s = 0;
+            for (var i = 0; i < rowLength; i++) s += (deq[m * rowLength + i] - w[m * rowLength + i]) * means[inputChannel(m, i)];
+            shift[m] = (float)s;
+        }
+        var bias = node.Input(2) is { IsConstant: true } b ? b.Constant!.ToFloats() : new float[outChannels];
+        if (bias.Length != outChannels) return false;
+        var fixedBias = bias.Select((v, m) => v - shift[m]).ToArray();
+        var value = graph.AddConstant((node.Input(2)?.Name ?? node.DisplayName + "_bias") + "_corrected", TensorData.FromFloats([outChannels], fixedBias));
+        if (node.Inputs.Count > 2) node.SetInput(2, value); else node.AppendInput(value);
+        return true;
+    }
+}
