@@ -1,0 +1,27 @@
+using ArchNet.Passes.Quantization;
+
+namespace ArchNet.Compiler;
+
+/// <summary>Everything one compile needs; the CLI fills it from its arguments, tests and bench/ directly.</summary>
+public sealed record CompileOptions(string ModelPath, string Target, string OutputDirectory)
+{
+    /// <summary>Calibration data SPEC (see ArchNet.Frontend.Data.DataSpec).</summary>
+    public string? Calibration { get; init; }
+    /// <summary>Evaluation data SPEC; the calibration data is used when absent.</summary>
+    public string? Evaluation { get; init; }
+    /// <summary>Labels of the evaluation data (idx/npy/npz), for accuracy before and after.</summary>
+    public string? EvaluationLabels { get; init; }
+    public int WeightBits { get; init; } = 8;
+    public int ActivationBits { get; init; } = 8;
+    public string Backend { get; init; } = "onnx";
+    public bool AllowHostFallback { get; init; }
+    public CalibrationMethod Method { get; init; } = CalibrationMethod.MinMax;
+    public EdgeLayerPolicy EdgeLayers { get; init; } = EdgeLayerPolicy.Same;
+    public bool BiasCorrection { get; init; } = true;
+    /// <summary>Per-layer fidelity is measured on this many evaluation items (it runs the float and integer graphs
+    /// keeping every intermediate, which costs memory and time).</summary>
+    public int LayerFidelityItems { get; init; } = 64;
+    public IReadOnlyList<string> PluginDirectories { get; init; } = [];
+    /// <summary>Folder of capability files; null: targets/ beside the executable, else the repo's.</summary>
+    public string? TargetsDirectory { get; init; }
+}

@@ -1,0 +1,269 @@
+using System.Diagnostics;
+using ArchNet.Backends.Abstractions;
+using ArchNet.Backends.Emulation;
+using ArchNet.Backends.Onnx;
+using ArchNet.Backends.Plugins;
+using ArchNet.Backends.Reference;
+using ArchNet.Capabilities;
+using ArchNet.Frontend;
+using ArchNet.Frontend.Data;
+using ArchNet.IR;
+using ArchNet.Passes.Quantization;
+using Tensor = ArchNet.Backends.Emulation.Tensor;
+
+namespace ArchNet.Compiler;
+
+/// <summary>
+/// The compile: import, audit, legalize, quantize, emit, measure. Each stage reports progress through
+/// <see cref="IDiagnostics"/> and is timed; the result is written to the output folder as report.json and report.md
+/// beside the backend's artifacts. Users' errors are <see cref="ArchNetException"/>s.
+/// </summary>
+public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnostics)
+{
+    /// <summary>The built-in backends; the CLI lists the same ones.</summary>
+    public static IEnumerable<IBackend> BuiltInBackends() => [new OnnxQdqBackend()];
+
+    private readonly Dictionary<string, double> _timings = [];
+
+    public CompileReport Run()
+    {
+        var o = options;
+        if (!File.Exists(o.ModelPath)) throw new ArchNetException($"model file '{o.ModelPath}' does not exist");
+
+        // Import.
+        var model = Stage("import", () => OnnxImporter.Load(o.ModelPath));
+        var signatures = Signatures(model);
+        var opsBefore = OpCounts(model);
+
+        // Target, backend (fail early on a bad name, before the long stages).
+        var catalog = new TargetCatalog(o.TargetsDirectory ?? FindTargetsDirectory());
+        var capability = Stage("target", () => catalog.Resolve(o.Target));
+        var quantTarget = NumericsChoice.For(capability.Numerics, o.WeightBits, o.ActivationBits);
+        using var backends = BackendCatalog.Discover(BuiltInBackends(), o.PluginDirectories, diagnostics);
+        var backend = backends.Get(o.Backend);
+        if (!BackendCatalog.Serves(backend, capability.Name))
+            throw new ArchNetException($"backend '{backend.Name}' does not serve target '{capability.Name}' (it serves: {string.Join(", ", backend.ServedTargets)})");
+
+        // Data, before the long stages: a bad SPEC fails fast.
+        var calibSpec = DataSpec.Parse(o.Calibration ?? throw new ArchNetException(
+            "--calib SPEC is required: quantization needs real inputs (" + DataSpec.Syntax + "); random:N is accepted but reported as low-confidence"));
+        var calib = Stage("load calibration data", () => DataLoader.Load(calibSpec, signatures));
+        var evalSpec = o.Evaluation is null ? calibSpec : DataSpec.Parse(o.Evaluation);
+        var eval = o.Evaluation is null ? calib : Stage("load evaluation data", () => DataLoader.Load(evalSpec, signatures));
+        long[]? labels = o.EvaluationLabels is null ? null : DataLoader.LoadLabels(DataSpec.Parse(o.EvaluationLabels));
+        if (labels is not null && labels.Length < eval.Count)
+            throw new ArchNetException($"--eval-labels has {labels.Length} labels for {eval.Count} evaluation items");
+        if (calib.LowConfidence || eval.LowConfidence)
+            diagnostics.Warning("random inputs: the fidelity figures of this compile are LOW-CONFIDENCE (no real data was used)");
+
+        // Audit and legalization.
+        Stage("shape inference", () => ShapeInference.Run(model.Graph));
+        var unsupported = Stage("audit", () => Unsupported(model, capability));
+        if (unsupported.Count > 0)
+        {
+            var lines = unsupported.Select(u => $"  {u.Node} ({u.OpType}): {u.Reason}").ToList();
+            if (!o.AllowHostFallback)
+                throw new ArchNetException($"{unsupported.Count} node(s) are not supported by {capability.Name} after legalization:\n"
+                    + string.Join("\n", lines) + "\n(--allow-host-fallback keeps them as float host ops)");
+            diagnostics.Warning($"HOST FALLBACK: {unsupported.Count} node(s) unsupported by {capability.Name} run as FLOAT ops on the host:\n" + string.Join("\n", lines));
+        }
+
+        // Quantize.
+        var summary = Stage("quantize", () => Quantizer.Run(model, CalibrationRunnerFor(model, calib), quantTarget, new QuantizationOptions
+        {
+            Method = o.Method,
+            BiasCorrection = o.BiasCorrection,
+            EdgeLayers = o.EdgeLayers,
+        }, diagnostics));
+        model.Graph.RemoveDeadCode();
+        Verifier.Verify(model, "quantization");
+
+        // Fidelity on the evaluation data: ORT on the original model vs the emulator's integer result.
+        var fidelity = Stage("fidelity", () => MeasureFidelity(model, eval, labels));
+
+        // Emit.
+        Directory.CreateDirectory(o.OutputDirectory);
+        var artifacts = Stage("emit", () =>
+        {
+            FixBatch(model);
+            return BackendRun.Emit(backend, model, capability.Name, o.OutputDirectory, diagnostics);
+        });
+
+        var report = new CompileReport
+        {
+            Model = Path.GetFileName(o.ModelPath),
+            Target = capability.Name,
+            Backend = backend.Name,
+            WeightBits = o.WeightBits,
+            ActivationBits = o.ActivationBits,
+            Semantics = quantTarget.Semantics.Encode(),
+            Calibration = calib.Description,
+            CalibrationItems = calib.Count,
+            Evaluation = eval.Description,
+            EvaluationItems = eval.Count,
+            LowConfidence = calib.LowConfidence || eval.LowConfidence,
+            UnsupportedNodesAfter = o.AllowHostFallback ? 0 : unsupported.Count,
+            HostFallbackNodes = [.. unsupported.Select(u => $"{u.Node} ({u.OpType}): {u.Reason}")],
+            HostFloatOps = fidelity.HostFloatNodes,
+            OpsBefore = opsBefore,
+            OpsAfter = OpCounts(model),
+            Artifacts = [.. artifacts.Select(a => a.RelativePath)],
+            Fidelity = fidelity.Overall,
+            Accuracy = fidelity.Accuracy,
+            Layers = fidelity.Layers,
+            LayerItems = fidelity.LayerItems,
+            QuantizedActivations = summary.QuantizedActivations,
+            QuantizedWeights = summary.QuantizedWeights,
+            BiasCorrectedLayers = summary.BiasCorrected,
+            EightBitEdgeLayers = summary.EightBitEdgeLayers,
+            Method = o.Method.ToString(),
+            TimingsSeconds = new SortedDictionary<string, double>(_timings),
+        };
+        ReportWriter.Write(report, o.OutputDirectory);
+        return report;
+    }
+
+    private T Stage<T>(string name, Func<T> work)
+    {
+        diagnostics.Info($"{name}...");
+        var clock = Stopwatch.StartNew();
+        var result = work();
+        _timings[name] = Math.Round(_timings.GetValueOrDefault(name) + clock.Elapsed.TotalSeconds, 3);
+        return result;
+    }
+
+    private static string FindTargetsDirectory()
+    {
+        foreach (var start in new[] { AppContext.BaseDirectory, Environment.CurrentDirectory })
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+            {
+                var candidate = Path.Combine(dir.FullName, "targets");
+                if (File.Exists(Path.Combine(candidate, "schema.json"))) return candidate;
+            }
+        throw new ArchNetException("cannot find the targets/ folder of capability files (give --targets-dir)");
+    }
+
+    public static IReadOnlyList<InputSignature> Signatures(Model model) =>
+        [.. model.Graph.Inputs.Where(i => !i.IsConstant).Select(i => new InputSignature(i.Name, i.ElementType,
+            i.Shape?.Dims.Select(d => d.Value).ToArray() ?? []))];
+
+    public static SortedDictionary<string, int> OpCounts(Model model) =>
+        new(model.Graph.Nodes.GroupBy(n => n.IsDefaultDomain ? n.OpType : $"{n.Domain}.{n.OpType}")
+            .ToDictionary(g => g.Key, g => g.Count()), StringComparer.Ordinal);
+
+    public sealed record UnsupportedNode(string Node, string OpType, string Reason);
+
+    public static List<UnsupportedNode> Unsupported(Model model, Capability capability) =>
+        [.. model.Graph.Nodes.Where(n => !(n.OpType == "Constant" && n.IsDefaultDomain))
+            .Select(n => (Node: n, Check: capability.Check(n)))
+            .Where(p => !p.Check.IsSupported)
+            .Select(p => new UnsupportedNode(p.Node.DisplayName, p.Node.OpType, string.Join("; ", p.Check.Violations)))];
+
+    /// <summary>Items per emulator run: the model's static batch size, else 32.</summary>
+    private static int BatchSize(Model model) =>
+        model.Graph.Inputs.Where(i => !i.IsConstant).Select(i => i.Shape is { Rank: > 0 } s && s[0].Value is { } b ? (int)b : 32).DefaultIfEmpty(32).Min();
+
+    public static IEnumerable<(int Start, int Count, Dictionary<string, Tensor> Inputs)> Batches(Dataset data, int batch)
+    {
+        for (var start = 0; start < data.Count; start += batch)
+        {
+            var count = Math.Min(batch, data.Count - start);
+            yield return (start, count, data.Arrays.ToDictionary(kv => kv.Key,
+                kv => Tensor.FromTensorData(DataLoader.Slice(kv.Value, start, count))));
+        }
+    }
+
+    private CalibrationRunner CalibrationRunnerFor(Model model, Dataset data)
+    {
+        var batch = BatchSize(model);
+        return (wanted, observe) =>
+        {
+            var emulator = new Emulator(model, EmulatorMode.Float);
+            var values = model.Graph.DefinedValues().Where(wanted).ToDictionary(v => v.Name);
+            using var progress = diagnostics.BeginProgress("calibrate", data.Count);
+            foreach (var (_, count, inputs) in Batches(data, batch))
+            {
+                var run = emulator.Run(inputs, wanted);
+                foreach (var (name, t) in run.Values)
+                    if (values.TryGetValue(name, out var v) && t.Floats is not null) observe(v, t.Floats, t.Shape);
+                progress.Advance(count);
+            }
+        };
+    }
+
+    private sealed record FidelityResult(FidelityFigures Overall, AccuracyFigures? Accuracy, List<LayerFidelity> Layers,
+        int LayerItems, List<string> HostFloatNodes);
+
+    private FidelityResult MeasureFidelity(Model model, Dataset eval, long[]? labels)
+    {
+        var batch = BatchSize(model);
+        var integer = new Emulator(model, EmulatorMode.Integer);
+        var floatEmu = new Emulator(model, EmulatorMode.Float);
+        using var reference = ReferenceRunner.FromFile(options.ModelPath);
+        var outputs = model.Graph.Outputs.Select(v => v.Name).ToList();
+        var overall = outputs.ToDictionary(n => n, _ => new Agreement());
+        var top1 = new Top1();
+        var layers = new Dictionary<string, Agreement>(StringComparer.Ordinal);
+        var layerValues = model.Graph.Nodes.SelectMany(n => n.Outputs).Where(v => v.Quant is not null).ToHashSet();
+        var layerItems = 0;
+        using var progress = diagnostics.BeginProgress("evaluate", eval.Count);
+        foreach (var (start, count, inputs) in Batches(eval, batch))
+        {
+            var perLayer = layerItems < options.LayerFidelityItems;
+            var q = integer.Run(inputs, perLayer ? layerValues.Contains : null);
+            var refInputs = eval.Arrays.ToDictionary(kv => kv.Key, kv => DataLoader.Slice(kv.Value, start, count));
+            var r = reference.Run(refInputs);
+            for (var k = 0; k < outputs.Count; k++)
+            {
+                var name = outputs[k];
+                if (!r.TryGetValue(name, out var refOut)) continue;
+                var refF = refOut.ToFloats();
+                var outF = q.Outputs[name].ToReal();
+                overall[name].Add(refF, outF);
+                if (k == 0 && q.Outputs[name].Rank == 2 && q.Outputs[name].Shape[1] > 1)
+                    top1.Add(refF, outF, q.Outputs[name].Shape[1], labels is null ? [] : labels.AsSpan(start, count));
+            }
+            if (perLayer)
+            {
+                var f = floatEmu.Run(inputs, layerValues.Contains);
+                foreach (var (name, t) in q.Values)
+                {
+                    if (!f.Values.TryGetValue(name, out var ft) || ft.Floats is null) continue;
+                    if (!layers.TryGetValue(name, out var agreement)) layers[name] = agreement = new Agreement();
+                    agreement.Add(ft.Floats, t.ToReal());
+                }
+                layerItems += count;
+            }
+            progress.Advance(count, top1.Items > 0 ? $"agree {100 * top1.Agreement:F2}%" : null);
+        }
+        var first = overall[outputs[0]];
+        var figures = new FidelityFigures(
+            top1.Items > 0 ? Math.Round(top1.Agreement, 6) : null,
+            Math.Round(overall.Values.Min(a => a.Cosine), 6),
+            Math.Round(overall.Values.Min(a => a.SqnrDb), 3));
+        AccuracyFigures? accuracy = labels is not null && top1.Labelled > 0
+            ? new AccuracyFigures(Math.Round(top1.ReferenceAccuracy, 6), Math.Round(top1.CompiledAccuracy, 6), top1.Labelled)
+            : null;
+        var layerList = layers.Select(kv => new LayerFidelity(kv.Key, Math.Round(kv.Value.Cosine, 6), Math.Round(kv.Value.SqnrDb, 3)))
+            .OrderBy(l => l.SqnrDb).ThenBy(l => l.Value, StringComparer.Ordinal).ToList();
+        return new FidelityResult(figures, accuracy, layerList, layerItems, [.. integer.HostFloatNodes]);
+    }
+
+    /// <summary>Backends need static shapes: symbolic batch dimensions become 1 in the emitted graph.</summary>
+    private static void FixBatch(Model model)
+    {
+        var changed = false;
+        foreach (var input in model.Graph.Inputs.Where(i => !i.IsConstant))
+        {
+            if (input.TensorType is { Shape: { } s } t && !s.IsStatic)
+            {
+                input.Type = t with { Shape = new Shape(s.Dims.Select(d => d.IsKnown ? d : Dim.Of(1))) };
+                changed = true;
+            }
+        }
+        if (!changed) return;
+        foreach (var v in model.Graph.Nodes.SelectMany(n => n.Outputs))
+            if (v.TensorType is { Shape: { IsStatic: false } } tt) v.Type = tt with { Shape = null };
+        ShapeInference.Run(model.Graph);
+    }
+}

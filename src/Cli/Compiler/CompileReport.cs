@@ -1,0 +1,137 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace ArchNet.Compiler;
+
+public sealed record FidelityFigures(
+    [property: JsonPropertyName("top1_agreement")] double? Top1Agreement,
+    [property: JsonPropertyName("cosine")] double Cosine,
+    [property: JsonPropertyName("sqnr_db")] double SqnrDb);
+
+public sealed record AccuracyFigures(
+    [property: JsonPropertyName("original")] double Original,
+    [property: JsonPropertyName("compiled")] double Compiled,
+    [property: JsonPropertyName("items")] int Items);
+
+public sealed record LayerFidelity(
+    [property: JsonPropertyName("value")] string Value,
+    [property: JsonPropertyName("cosine")] double Cosine,
+    [property: JsonPropertyName("sqnr_db")] double SqnrDb);
+
+/// <summary>What a compile did and what it cost in accuracy: written as report.json (this shape) and report.md.</summary>
+public sealed record CompileReport
+{
+    [JsonPropertyName("model")] public required string Model { get; init; }
+    [JsonPropertyName("target")] public required string Target { get; init; }
+    [JsonPropertyName("backend")] public required string Backend { get; init; }
+    [JsonPropertyName("wbits")] public int WeightBits { get; init; }
+    [JsonPropertyName("abits")] public int ActivationBits { get; init; }
+    [JsonPropertyName("semantics")] public required string Semantics { get; init; }
+    [JsonPropertyName("calibration_method")] public required string Method { get; init; }
+    [JsonPropertyName("calibration")] public required string Calibration { get; init; }
+    [JsonPropertyName("calibration_items")] public int CalibrationItems { get; init; }
+    [JsonPropertyName("evaluation")] public required string Evaluation { get; init; }
+    [JsonPropertyName("evaluation_items")] public int EvaluationItems { get; init; }
+    [JsonPropertyName("low_confidence")] public bool LowConfidence { get; init; }
+    [JsonPropertyName("unsupported_nodes_after")] public int UnsupportedNodesAfter { get; init; }
+    [JsonPropertyName("host_fallback_nodes")] public IReadOnlyList<string> HostFallbackNodes { get; init; } = [];
+    [JsonPropertyName("host_float_ops")] public IReadOnlyList<string> HostFloatOps { get; init; } = [];
+    [JsonPropertyName("ops_before")] public required SortedDictionary<string, int> OpsBefore { get; init; }
+    [JsonPropertyName("ops_after")] public required SortedDictionary<string, int> OpsAfter { get; init; }
+    [JsonPropertyName("artifacts")] public IReadOnlyList<string> Artifacts { get; init; } = [];
+    [JsonPropertyName("fidelity")] public required FidelityFigures Fidelity { get; init; }
+    [JsonPropertyName("accuracy")] public AccuracyFigures? Accuracy { get; init; }
+    [JsonPropertyName("layers_items")] public int LayerItems { get; init; }
+    [JsonPropertyName("layers")] public IReadOnlyList<LayerFidelity> Layers { get; init; } = [];
+    [JsonPropertyName("quantized_activations")] public int QuantizedActivations { get; init; }
+    [JsonPropertyName("quantized_weights")] public int QuantizedWeights { get; init; }
+    [JsonPropertyName("bias_corrected_layers")] public int BiasCorrectedLayers { get; init; }
+    [JsonPropertyName("eight_bit_edge_layers")] public IReadOnlyList<string> EightBitEdgeLayers { get; init; } = [];
+    [JsonPropertyName("timings_s")] public required SortedDictionary<string, double> TimingsSeconds { get; init; }
+}
+
+/// <summary>Writes report.json and report.md, each through a temporary name and a rename.</summary>
+public static class ReportWriter
+{
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+    };
+
+    public static string ToJson(CompileReport report) => JsonSerializer.Serialize(report, Json);
+
+    public static void Write(CompileReport report, string directory)
+    {
+        Directory.CreateDirectory(directory);
+        Atomic(Path.Combine(directory, "report.json"), ToJson(report) + "\n");
+        Atomic(Path.Combine(directory, "report.md"), ToMarkdown(report));
+    }
+
+    private static void Atomic(string path, string text)
+    {
+        var temp = path + ".tmp";
+        File.WriteAllText(temp, text, new UTF8Encoding(false));
+        File.Move(temp, path, overwrite: true);
+    }
+
+    private static string F(double v, string format = "F4") => v.ToString(format, CultureInfo.InvariantCulture);
+
+    public static string ToMarkdown(CompileReport r)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine($"# archnetc: {r.Model} for {r.Target}");
+        sb.AppendLine();
+        if (r.LowConfidence) sb.AppendLine("> **LOW CONFIDENCE**: random inputs were used; these figures say nothing about real data.\n");
+        if (r.HostFallbackNodes.Count > 0)
+        {
+            sb.AppendLine($"> **HOST FALLBACK**: {r.HostFallbackNodes.Count} node(s) the target cannot run stay float on the host:");
+            foreach (var n in r.HostFallbackNodes) sb.AppendLine($"> - {n}");
+            sb.AppendLine();
+        }
+        sb.AppendLine($"- backend `{r.Backend}`, artifacts: {string.Join(", ", r.Artifacts.Select(a => $"`{a}`"))}");
+        sb.AppendLine($"- weights {r.WeightBits} bits, activations {r.ActivationBits} bits; calibration {r.Method} on {r.CalibrationItems} items ({r.Calibration})");
+        sb.AppendLine($"- integer semantics: {r.Semantics}");
+        sb.AppendLine($"- evaluation: {r.EvaluationItems} items ({r.Evaluation})");
+        sb.AppendLine();
+        sb.AppendLine("## Fidelity (compiled integer model vs the original float model)");
+        sb.AppendLine();
+        sb.AppendLine("| top-1 agreement | cosine | SQNR (dB) |");
+        sb.AppendLine("|---|---|---|");
+        sb.AppendLine($"| {(r.Fidelity.Top1Agreement is { } t ? F(100 * t, "F2") + " %" : "n/a")} | {F(r.Fidelity.Cosine, "F6")} | {F(r.Fidelity.SqnrDb, "F2")} |");
+        if (r.Accuracy is { } a)
+        {
+            sb.AppendLine();
+            sb.AppendLine($"## Accuracy ({a.Items} labelled items)");
+            sb.AppendLine();
+            sb.AppendLine("| original | compiled | change |");
+            sb.AppendLine("|---|---|---|");
+            sb.AppendLine($"| {F(100 * a.Original, "F2")} % | {F(100 * a.Compiled, "F2")} % | {F(100 * (a.Compiled - a.Original), "+0.00;-0.00")} pt |");
+        }
+        sb.AppendLine();
+        sb.AppendLine($"## Layers, worst first (first {r.LayerItems} evaluation items)");
+        sb.AppendLine();
+        sb.AppendLine("| value | cosine | SQNR (dB) |");
+        sb.AppendLine("|---|---|---|");
+        foreach (var l in r.Layers) sb.AppendLine($"| `{l.Value}` | {F(l.Cosine, "F6")} | {F(l.SqnrDb, "F2")} |");
+        sb.AppendLine();
+        sb.AppendLine("## Operators");
+        sb.AppendLine();
+        sb.AppendLine("| op | before | after |");
+        sb.AppendLine("|---|---|---|");
+        foreach (var op in r.OpsBefore.Keys.Union(r.OpsAfter.Keys).Order(StringComparer.Ordinal))
+            sb.AppendLine($"| {op} | {r.OpsBefore.GetValueOrDefault(op)} | {r.OpsAfter.GetValueOrDefault(op)} |");
+        if (r.HostFloatOps.Count > 0)
+        {
+            sb.AppendLine();
+            sb.AppendLine($"Ops computed in float on the host inside the integer model (no integer kernel): {string.Join(", ", r.HostFloatOps.Select(h => $"`{h}`"))}");
+        }
+        sb.AppendLine();
+        sb.AppendLine("## Timings (s)");
+        sb.AppendLine();
+        foreach (var (stage, s) in r.TimingsSeconds) sb.AppendLine($"- {stage}: {F(s, "F2")}");
+        return sb.ToString();
+    }
+}
