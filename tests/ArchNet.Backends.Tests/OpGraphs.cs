@@ -1,0 +1,189 @@
+using ArchNet.IR;
+using ArchNet.Testing;
+using Attribute = ArchNet.IR.Attribute;
+
+namespace ArchNet.Backends.Tests;
+
+/// <summary>One small graph per op the emulator supports, built with the shared graph builder.</summary>
+public static class OpGraphs
+{
+    public static IEnumerable<string> Names =>
+    [
+        "Conv3x3", "ConvStride2Pad", "ConvDepthwise", "ConvPointwise", "ConvRelu", "Gemm", "GemmNoTrans", "MatMulConst",
+        "MatMulActivations", "Add", "AddBroadcast", "Sub", "Mul", "Concat", "Slice", "MaxPool", "MaxPoolPadded", "AveragePool",
+        "AveragePoolPadded", "GlobalAveragePool", "Relu", "Clip", "Reshape", "Flatten", "Transpose", "Softmax", "Pad",
+        "Sigmoid", "ResidualBlock",
+    ];
+
+    public static Model Build(string name, int seed = 1)
+    {
+        var b = new GraphBuilder(opset: 17, seed: seed);
+        Value y;
+        switch (name)
+        {
+            case "Conv3x3":
+            {
+                var x = b.Input("x", 2, 3, 8, 8);
+                y = b.Op("Conv", [x, b.Random([4, 3, 3, 3]), b.Random([4])], Attribute.Ints("pads", 1, 1, 1, 1));
+                break;
+            }
+            case "ConvStride2Pad":
+            {
+                var x = b.Input("x", 1, 4, 9, 9);
+                y = b.Op("Conv", [x, b.Random([6, 4, 3, 3]), b.Random([6])], Attribute.Ints("pads", 1, 0, 1, 2), Attribute.Ints("strides", 2, 2));
+                break;
+            }
+            case "ConvDepthwise":
+            {
+                var x = b.Input("x", 1, 8, 7, 7);
+                y = b.Op("Conv", [x, b.Random([8, 1, 3, 3]), b.Random([8])], Attribute.Int("group", 8), Attribute.Ints("pads", 1, 1, 1, 1));
+                break;
+            }
+            case "ConvPointwise":
+            {
+                var x = b.Input("x", 1, 16, 5, 5);
+                y = b.Op("Conv", [x, b.Random([8, 16, 1, 1])]);
+                break;
+            }
+            case "ConvRelu":
+            {
+                var x = b.Input("x", 1, 3, 6, 6);
+                y = b.Op("Relu", b.Op("Conv", [x, b.Random([5, 3, 3, 3]), b.Random([5])], Attribute.Ints("pads", 1, 1, 1, 1)));
+                break;
+            }
+            case "Gemm":
+            {
+                var x = b.Input("x", 4, 20);
+                y = b.Op("Gemm", [x, b.Random([10, 20]), b.Random([10])], Attribute.Int("transB", 1));
+                break;
+            }
+            case "GemmNoTrans":
+            {
+                var x = b.Input("x", 3, 12);
+                y = b.Op("Gemm", [x, b.Random([12, 7]), b.Random([7])]);
+                break;
+            }
+            case "MatMulConst":
+            {
+                var x = b.Input("x", 2, 5, 16);
+                y = b.Op("MatMul", x, b.Random([16, 6]));
+                break;
+            }
+            case "MatMulActivations":
+            {
+                var x = b.Input("x", 2, 4, 8);
+                var z = b.Input("z", 2, 8, 3);
+                y = b.Op("MatMul", x, z);
+                break;
+            }
+            case "Add":
+            {
+                var x = b.Input("x", 1, 4, 5, 5);
+                var z = b.Input("z", 1, 4, 5, 5);
+                y = b.Op("Add", x, z);
+                break;
+            }
+            case "AddBroadcast":
+            {
+                var x = b.Input("x", 1, 4, 5, 5);
+                y = b.Op("Add", x, b.Random([4, 1, 1]));
+                break;
+            }
+            case "Sub":
+            {
+                var x = b.Input("x", 2, 6);
+                var z = b.Input("z", 2, 6);
+                y = b.Op("Sub", x, z);
+                break;
+            }
+            case "Mul":
+            {
+                var x = b.Input("x", 2, 6);
+                var z = b.Input("z", 2, 6);
+                y = b.Op("Mul", x, z);
+                break;
+            }
+            case "Concat":
+            {
+                var x = b.Input("x", 1, 2, 4, 4);
+                var z = b.Input("z", 1, 3, 4, 4);
+                y = b.Op("Concat", [b.Op("Relu", x), z], Attribute.Int("axis", 1));
+                break;
+            }
+            case "Slice":
+            {
+                var x = b.Input("x", 1, 8, 6, 6);
+                y = b.Op("Slice", x, b.Ints(2), b.Ints(6), b.Ints(1));
+                break;
+            }
+            case "MaxPool":
+            {
+                var x = b.Input("x", 1, 3, 8, 8);
+                y = b.Op("MaxPool", [x], Attribute.Ints("kernel_shape", 2, 2), Attribute.Ints("strides", 2, 2));
+                break;
+            }
+            case "MaxPoolPadded":
+            {
+                var x = b.Input("x", 1, 3, 7, 7);
+                y = b.Op("MaxPool", [x], Attribute.Ints("kernel_shape", 3, 3), Attribute.Ints("strides", 2, 2), Attribute.Ints("pads", 1, 1, 1, 1));
+                break;
+            }
+            case "AveragePool":
+            {
+                var x = b.Input("x", 1, 3, 8, 8);
+                y = b.Op("AveragePool", [x], Attribute.Ints("kernel_shape", 2, 2), Attribute.Ints("strides", 2, 2));
+                break;
+            }
+            case "AveragePoolPadded":
+            {
+                var x = b.Input("x", 1, 2, 7, 7);
+                y = b.Op("AveragePool", [x], Attribute.Ints("kernel_shape", 3, 3), Attribute.Ints("strides", 2, 2), Attribute.Ints("pads", 1, 1, 1, 1));
+                break;
+            }
+            case "GlobalAveragePool":
+            {
+                var x = b.Input("x", 2, 5, 4, 4);
+                y = b.Op("GlobalAveragePool", x);
+                break;
+            }
+            case "Relu":
+                y = b.Op("Relu", b.Input("x", 2, 10));
+                break;
+            case "Clip":
+                y = b.Op("Clip", b.Input("x", 2, 10), b.Scalar(-0.25f), b.Scalar(0.5f));
+                break;
+            case "Reshape":
+                y = b.Op("Reshape", b.Input("x", 2, 3, 4), b.Ints(6, -1));
+                break;
+            case "Flatten":
+                y = b.Op("Flatten", [b.Input("x", 2, 3, 2, 2)], Attribute.Int("axis", 1));
+                break;
+            case "Transpose":
+                y = b.Op("Transpose", [b.Input("x", 2, 3, 4)], Attribute.Ints("perm", 2, 0, 1));
+                break;
+            case "Softmax":
+                y = b.Op("Softmax", [b.Input("x", 3, 7)], Attribute.Int("axis", -1));
+                break;
+            case "Pad":
+                y = b.Op("Pad", b.Input("x", 1, 2, 3, 3), b.Ints(0, 0, 1, 2, 0, 0, 2, 1));
+                break;
+            case "Sigmoid":
+                y = b.Op("Sigmoid", b.Input("x", 2, 5));
+                break;
+            case "ResidualBlock":
+            {
+                var x = b.Input("x", 1, 4, 6, 6);
+                var c1 = b.Op("Relu", b.Op("Conv", [x, b.Random([4, 4, 3, 3]), b.Random([4])], Attribute.Ints("pads", 1, 1, 1, 1)));
+                var c2 = b.Op("Conv", [c1, b.Random([4, 4, 3, 3]), b.Random([4])], Attribute.Ints("pads", 1, 1, 1, 1));
+                var s = b.Op("Relu", b.Op("Add", c2, x));
+                var p = b.Op("MaxPool", [s], Attribute.Ints("kernel_shape", 2, 2), Attribute.Ints("strides", 2, 2));
+                var g = b.Op("Flatten", b.Op("GlobalAveragePool", p));
+                y = b.Op("Gemm", [g, b.Random([3, 4]), b.Random([3])], Attribute.Int("transB", 1));
+                break;
+            }
+            default: throw new ArgumentException(name);
+        }
+        b.Output(y);
+        return b.Build();
+    }
+}

@@ -1,0 +1,159 @@
+using System.IO.Compression;
+using ArchNet.Frontend.Data;
+using ArchNet.IR;
+using ArchNet.Testing;
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.PixelFormats;
+
+namespace ArchNet.Frontend.Tests.Data;
+
+public sealed class DataReaderTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("archnet-data-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static InputSignature Image(string name = "x", long c = 1, long h = 28, long w = 28) =>
+        new(name, ElementType.Float, [null, c, h, w]);
+
+    [Fact]
+    public void Npy_RoundTrips_Float32AndInt64()
+    {
+        var path = Path.Combine(_dir, "a.npy");
+        var data = TensorData.FromFloats([2, 3], [1, 2, 3, 4, 5, 6.5f]);
+        Npy.Write(path, data);
+        var back = Npy.Read(path);
+        Assert.Equal(data.Dims.ToArray(), back.Dims.ToArray());
+        Assert.Equal(data.ToFloats(), back.ToFloats());
+        Npy.Write(path, TensorData.FromInt64s([3], [7, -1, 9]));
+        Assert.Equal([7L, -1, 9], Npy.Read(path).ToInt64s());
+    }
+
+    [Fact]
+    public void Npy_ReadsTheCommittedTeacherLogits()
+    {
+        var logits = Npy.Read(TestData.Teacher("fmnist_cnn").TestLogits);
+        Assert.Equal([10000L, 10], logits.Dims.ToArray());
+        Assert.Equal(ElementType.Float, logits.ElementType);
+    }
+
+    [Fact]
+    public void Npy_FortranOrder_IsRejectedWithTheReason()
+    {
+        var path = Path.Combine(_dir, "f.npy");
+        using (var s = File.Create(path))
+        {
+            var header = "{'descr': '<f4', 'fortran_order': True, 'shape': (1,), }".PadRight(117) + "\n";
+            s.Write([0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y', 1, 0]);
+            s.Write(BitConverter.GetBytes((ushort)header.Length));
+            s.Write(System.Text.Encoding.ASCII.GetBytes(header));
+            s.Write(new byte[4]);
+        }
+        var e = Assert.Throws<ArchNetException>(() => Npy.Read(path));
+        Assert.Contains("Fortran", e.Message);
+    }
+
+    [Fact]
+    public void Npz_ArraysAreNamedAfterTheirMembers_AndMatchedToInputs()
+    {
+        var path = Path.Combine(_dir, "d.npz");
+        Npz.Write(path, new Dictionary<string, TensorData>
+        {
+            ["a"] = TensorData.FromFloats([2, 2], [1, 2, 3, 4]),
+            ["b"] = TensorData.FromFloats([2, 3], [1, 2, 3, 4, 5, 6]),
+        });
+        var ds = DataLoader.Load(DataSpec.Parse($"npz:{path}"),
+            [new("b", ElementType.Float, [null, 3]), new("a", ElementType.Float, [null, 2])]);
+        Assert.Equal(2, ds.Count);
+        Assert.Equal([1f, 2, 3, 4, 5, 6], ds.Arrays["b"].ToFloats());
+        var e = Assert.Throws<ArchNetException>(() => DataLoader.Load(DataSpec.Parse($"npz:{path}"),
+            [new("c", ElementType.Float, [null, 2]), new("a", ElementType.Float, [null, 2])]));
+        Assert.Contains("no array named 'c'", e.Message);
+    }
+
+    [Fact]
+    public void Idx_FashionMnist_ImagesArePixelOver255_LabelsInt64()
+    {
+        var f = TestData.FashionMnist;
+        var images = Idx.Read(f.TrainImages, 256);
+        Assert.Equal([256L, 1, 28, 28], images.Dims.ToArray());
+        var px = images.ToFloats();
+        Assert.InRange(px.Min(), 0f, 0f);
+        Assert.InRange(px.Max(), 1f, 1f);
+        var labels = Idx.Read(f.TestLabels);
+        Assert.Equal([10000L], labels.Dims.ToArray());
+        Assert.Equal(ElementType.Int64, labels.ElementType);
+        Assert.Equal(Enumerable.Range(0, 10).Select(i => (long)i), labels.ToInt64s().Distinct().Order());
+    }
+
+    [Fact]
+    public void Idx_Uncompressed_EqualsGzipped()
+    {
+        var gz = TestData.FashionMnist.TestImages;
+        var raw = Path.Combine(_dir, "t10k-images-idx3-ubyte");
+        using (var src = new GZipStream(File.OpenRead(gz), CompressionMode.Decompress))
+        using (var dst = File.Create(raw)) src.CopyTo(dst);
+        Assert.Equal(Idx.Read(gz, 10).ToFloats(), Idx.Read(raw, 10).ToFloats());
+    }
+
+    [Fact]
+    public void Images_AreResizedScaledAndNormalised_InFileNameOrder()
+    {
+        var dir = Path.Combine(_dir, "imgs");
+        Directory.CreateDirectory(dir);
+        using (var red = new Image<Rgb24>(8, 4, new Rgb24(255, 0, 0))) red.SaveAsPng(Path.Combine(dir, "b.png"));
+        using (var gray = new Image<Rgb24>(3, 3, new Rgb24(51, 51, 51))) gray.SaveAsPng(Path.Combine(dir, "a.png"));
+        var ds = DataLoader.Load(DataSpec.Parse($"images:{dir}?mean=0.5,0.5,0.5&std=0.5,0.5,0.5"), [Image(c: 3, h: 2, w: 2)]);
+        Assert.Equal([2L, 3, 2, 2], ds.Arrays["x"].Dims.ToArray());
+        var v = ds.Arrays["x"].ToFloats();
+        Assert.Equal((0.2f - 0.5f) / 0.5f, v[0], 4);          // a.png first: gray 51/255 = 0.2
+        Assert.Equal(1f, v[12], 4);                              // b.png red channel: (1 - 0.5) / 0.5
+        Assert.Equal(-1f, v[16], 4);                             // b.png green channel
+    }
+
+    [Theory]
+    [InlineData("idx:/data/train-images-idx3-ubyte.gz:256", DataKind.Idx, "/data/train-images-idx3-ubyte.gz", 256)]
+    [InlineData("npy:calib.npy", DataKind.Npy, "calib.npy", null)]
+    [InlineData("npz:C:/x/y.npz:10", DataKind.Npz, "C:/x/y.npz", 10)]
+    [InlineData("images:photos/?size=224x224&mean=0.485,0.456,0.406", DataKind.Images, "photos/", null)]
+    [InlineData("random:32", DataKind.Random, "", 32)]
+    public void DataSpec_Parses(string text, DataKind kind, string path, int? count)
+    {
+        var spec = DataSpec.Parse(text);
+        Assert.Equal(kind, spec.Kind);
+        Assert.Equal(path, spec.Path);
+        Assert.Equal(count, spec.Count);
+        Assert.Equal(kind == DataKind.Random, spec.IsLowConfidence);
+    }
+
+    [Theory]
+    [InlineData("calib.npy", "no KIND")]
+    [InlineData("csv:a.csv", "unknown kind")]
+    [InlineData("random:0", "positive count")]
+    [InlineData("npy:a.npy:0", "COUNT must be positive")]
+    [InlineData("images:dir?size", "key=value")]
+    public void DataSpec_BadSyntax_SaysWhatIsWrong(string text, string expected)
+    {
+        var e = Assert.Throws<ArchNetException>(() => DataSpec.Parse(text));
+        Assert.Contains(expected, e.Message);
+    }
+
+    [Fact]
+    public void Random_IsSeededAndShapedLikeTheInput()
+    {
+        var a = DataLoader.Load(DataSpec.Parse("random:4?seed=3"), [Image(c: 1, h: 5, w: 5)]);
+        var b = DataLoader.Load(DataSpec.Parse("random:4?seed=3"), [Image(c: 1, h: 5, w: 5)]);
+        Assert.True(a.LowConfidence);
+        Assert.Equal([4L, 1, 5, 5], a.Arrays["x"].Dims.ToArray());
+        Assert.Equal(a.Arrays["x"].ToFloats(), b.Arrays["x"].ToFloats());
+    }
+
+    [Fact]
+    public void Load_WrongShape_NamesInputAndShapes()
+    {
+        var e = Assert.Throws<ArchNetException>(() =>
+            DataLoader.Load(DataSpec.Parse($"idx:{TestData.FashionMnist.TestImages}:4"), [Image(c: 3, h: 28, w: 28)]));
+        Assert.Contains("input 'x'", e.Message);
+        Assert.Contains("[4,1,28,28]", e.Message);
+    }
+}
