@@ -44,6 +44,8 @@ public static class OnnxOpNames
 
     /// <summary>The closest known name, for "did you mean" hints.</summary>
     public static string? Closest(string opType) =>
+        Known.Where(k => opType.StartsWith(k, StringComparison.OrdinalIgnoreCase) && k.Length >= 3)
+            .OrderByDescending(k => k.Length).FirstOrDefault() ??
         Known.Select(k => (k, d: Distance(k.ToLowerInvariant(), opType.ToLowerInvariant())))
             .Where(p => p.d <= Math.Max(2, opType.Length / 3)).OrderBy(p => p.d).ThenBy(p => p.k, StringComparer.Ordinal)
             .Select(p => p.k).FirstOrDefault();
