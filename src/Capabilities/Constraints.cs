@@ -34,6 +34,9 @@ public abstract record Constraint
 
     public string Message => CustomMessage ?? Describe();
 
+    /// <summary>The line in the supported-operators document: the message, and the exact rule when the vendor worded it.</summary>
+    public string DocumentLine => CustomMessage is null ? Describe() : $"{CustomMessage} (rule: {Describe()})";
+
     /// <summary>Null when <paramref name="node"/> satisfies the rule.</summary>
     public abstract Violation? Check(Node node, Numerics numerics);
 

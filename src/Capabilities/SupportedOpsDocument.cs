@@ -52,7 +52,7 @@ public static class SupportedOpsDocument
         Line();
         if (c.ChipConstraints.IsEmpty) Line("None.");
         foreach (var k in c.ChipConstraints)
-            Line($"- {k.Message}" + (k.ExceptOps.IsEmpty ? "" : $" (except {string.Join(", ", k.ExceptOps)})") + $" `{k.Id}`");
+            Line($"- {k.DocumentLine}" + (k.ExceptOps.IsEmpty ? "" : $" (except {string.Join(", ", k.ExceptOps)})") + $" `{k.Id}`");
 
         var ops = c.Ops.ToList();
         Line();
@@ -77,7 +77,7 @@ public static class SupportedOpsDocument
                 Line();
             }
             if (o.Constraints.IsEmpty) Line("No constraints beyond those on every op.");
-            foreach (var k in o.Constraints) Line($"- {k.Message} `{k.Id}`");
+            foreach (var k in o.Constraints) Line($"- {k.DocumentLine} `{k.Id}`");
         }
         return sb.ToString();
     }
