@@ -125,6 +125,9 @@ public sealed record Operation(
     public string String(string name, string fallback) => Attributes.TryGetValue(name, out var a) && a.String is { } v ? v : fallback;
     public ImmutableArray<long>? Ints(string name) => Attributes.TryGetValue(name, out var a) ? a.Ints : null;
 
+    /// <summary>An ints attribute, or <paramref name="fallback"/> when absent (ONNX's defaults, e.g. strides 1).</summary>
+    public ImmutableArray<long> Ints(string name, params long[] fallback) => Ints(name) ?? [.. fallback];
+
     public override string ToString() => Name.Length > 0 ? $"{Name} ({OpType})" : OpType;
 }
 
