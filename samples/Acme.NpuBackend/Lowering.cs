@@ -186,10 +186,14 @@ internal sealed class Lowering
 
     private void Emit(Opcode op, int[] reads, int writes, int[] fields)
     {
+        // Time runs in half steps: a command reads at 2s and writes at 2s + 1. Elementwise commands read each element
+        // before writing it, so a tensor they read for the last time may share bytes with what they write (in place);
+        // other commands keep their inputs alive through the write.
         var step = _commands.Count;
         _commands.Add(new StreamCommand(op, fields));
-        foreach (var r in reads) _life[r] = (_life.TryGetValue(r, out var l) ? l.First : step, Math.Max(step, _life.GetValueOrDefault(r).Last));
-        if (writes >= 0) _life[writes] = (step, Math.Max(step, _life.GetValueOrDefault(writes).Last));
+        var readEnd = op is Opcode.Clamp or Opcode.Copy or Opcode.Add ? 2 * step : 2 * step + 1;
+        foreach (var r in reads) _life[r] = (_life.TryGetValue(r, out var l) ? l.First : 2 * step, Math.Max(readEnd, _life.GetValueOrDefault(r).Last));
+        if (writes >= 0) _life[writes] = (2 * step + 1, Math.Max(2 * step + 1, _life.GetValueOrDefault(writes).Last));
     }
 
     /// <summary>
