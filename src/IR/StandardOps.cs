@@ -13,7 +13,8 @@ internal static class StandardOps
             "LRN", "InstanceNormalization", "MeanVarianceNormalization", "QuickGelu", "Swish", "CumSum",
         ];
         foreach (var op in unary)
-            yield return new(op) { InferTypes = n => [In(n, 0)], Macs = n => op is "Softmax" or "LogSoftmax" ? Elements(In(n, 0)) : null };
+            // Only the softmaxes have a MAC model; a null result would read as "unknown", not "none".
+            yield return new(op) { InferTypes = n => [In(n, 0)], Macs = op is "Softmax" or "LogSoftmax" ? n => Elements(In(n, 0)) : null };
 
         yield return new("Dropout") { InferTypes = n => [In(n, 0), Like(In(n, 0), ElementType.Bool)] };
         yield return new("BatchNormalization") { InferTypes = n => [In(n, 0)], Macs = n => Elements(In(n, 0)) };
