@@ -7,6 +7,8 @@ internal static class CommandCatalog
 {
     public static IEnumerable<Command> All()
     {
+        yield return Commands.InspectCommand.Create();
+        yield return Commands.ConvertCommand.Create();
         yield return Commands.BackendsCommand.Create();
         yield return Commands.TargetsCommand.Create();
     }
