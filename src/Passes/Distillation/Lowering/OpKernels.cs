@@ -110,7 +110,7 @@ internal static class OpKernels
     private static bool IsInteger(Tensor t) => !t.is_floating_point() && t.dtype != ScalarType.Bool;
 
     private static Tensor Divide(Tensor a, Tensor b) =>
-        IsInteger(a) && IsInteger(b) ? a.div(b, RoundingMode.trunc) : a / b;
+        IsInteger(a) && IsInteger(b) ? a.div(b, torch.RoundingMode.trunc) : a / b;
 
     private static void RejectUsedOutputs(Node node, int from, string what)
     {
