@@ -21,7 +21,7 @@ namespace ArchNet.Compiler;
 public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnostics)
 {
     /// <summary>The built-in backends; the CLI lists the same ones.</summary>
-    public static IEnumerable<IBackend> BuiltInBackends() => [new OnnxQdqBackend()];
+    public static IEnumerable<IBackend> BuiltInBackends() => [new OnnxQdqBackend(), new ArchNet.Backends.C.CBackend()];
 
     private readonly Dictionary<string, double> _timings = [];
 
