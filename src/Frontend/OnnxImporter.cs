@@ -35,17 +35,22 @@ public sealed class OnnxImporter
         return Import(proto, path, Path.GetDirectoryName(Path.GetFullPath(path)));
     }
 
-    /// <summary>Parses a model file without importing it. Streaming the file lets protobuf allocate each
-    /// tensor's bytes once, which the IR then shares: the file's contents are never held twice.</summary>
+    /// <summary>Parses a model file without importing it. The file is read once into memory and its large
+    /// tensors keep pointing into that buffer (see <see cref="ZeroCopyModelReader"/>), so the weights are
+    /// never held twice.</summary>
     public static ModelProto ReadProto(string path)
     {
         try
         {
-            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-            var input = new CodedInputStream(stream);
-            var proto = new ModelProto();
-            proto.MergeFrom(input);
-            return proto;
+            byte[] bytes;
+            using (var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan))
+            {
+                if (stream.Length > Array.MaxLength)
+                    throw new ArchNetException($"{path}: {stream.Length} bytes is more than a single ONNX file can hold (2 GiB)");
+                bytes = GC.AllocateUninitializedArray<byte>((int)stream.Length);
+                stream.ReadExactly(bytes);
+            }
+            return ZeroCopyModelReader.Parse(bytes);
         }
         catch (InvalidProtocolBufferException e)
         {

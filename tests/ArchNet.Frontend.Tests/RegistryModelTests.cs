@@ -20,6 +20,15 @@ public sealed class RegistryModelTests(ITestOutputHelper output)
     [MemberData(nameof(Teachers))]
     public void Teacher_ConvertedOutputs_EqualTheOriginal(string name) => ConvertedMatches(TestData.Teacher(name).Onnx);
 
+    [Theory]
+    [MemberData(nameof(Models))]
+    public void RegistryModel_ZeroCopyRead_EqualsProtobufsOwnParse(string name)
+    {
+        var path = TestData.Model(name);
+        var expected = Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(path));
+        Assert.Equal(expected, OnnxImporter.ReadProto(path));
+    }
+
     private void ConvertedMatches(string path)
     {
         var model = OnnxImporter.Load(path);

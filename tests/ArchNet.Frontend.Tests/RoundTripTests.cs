@@ -218,6 +218,33 @@ public sealed class RoundTripTests : IDisposable
     }
 
     [Fact]
+    public void LargeTensorsInSubgraphsAndConstantNodes_AreReadFromTheFileWithoutChange()
+    {
+        var big = Enumerable.Range(0, 1000).Select(i => (float)i).ToArray();
+        var branch = new GraphProto { Name = "then" };
+        branch.Output.Add(ProtoModels.Floats("t_out", 1000));
+        var inner = ProtoModels.Node("Constant", [], ["t_out"], "inner_const");
+        inner.Attribute.Add(new AttributeProto { Name = "value", Type = AttributeProto.Types.AttributeType.Tensor, T = ProtoModels.FloatTensor("", [1000], big) });
+        branch.Node.Add(inner);
+        var g = new GraphProto { Name = "g" };
+        g.Input.Add(ProtoModels.Tensor("c", TensorProto.Types.DataType.Bool));
+        g.Output.Add(ProtoModels.Floats("y", 1000));
+        g.Initializer.Add(ProtoModels.FloatTensor("w", [1000], big));
+        g.Initializer.Add(ProtoModels.FloatTensor("small", [2], 1, 2));
+        var node = ProtoModels.Node("If", ["c"], ["y"], "branch");
+        node.Attribute.Add(new AttributeProto { Name = "then_branch", Type = AttributeProto.Types.AttributeType.Graph, G = branch });
+        node.Attribute.Add(new AttributeProto { Name = "else_branch", Type = AttributeProto.Types.AttributeType.Graph, G = branch });
+        g.Node.Add(node);
+        var proto = ProtoModels.Model(g);
+        var path = _temp.File("big.onnx");
+        ProtoModels.Write(proto, path);
+
+        Assert.Equal(proto, OnnxImporter.ReadProto(path));
+        var model = OnnxImporter.Load(path);
+        Assert.Equal(big, model.Graph.Constants.Single(c => c.Name == "w").Constant!.ToFloats());
+    }
+
+    [Fact]
     public void TypedFieldTensors_AreReadLikeRawOnes()
     {
         var proto = ProtoModels.AddRelu();
