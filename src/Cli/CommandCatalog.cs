@@ -11,5 +11,6 @@ internal static class CommandCatalog
         yield return Commands.ConvertCommand.Create();
         yield return Commands.BackendsCommand.Create();
         yield return Commands.TargetsCommand.Create();
+        yield return Commands.CompileCommand.Create();
     }
 }

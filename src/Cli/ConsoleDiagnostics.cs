@@ -61,7 +61,7 @@ internal sealed class ConsoleDiagnostics(bool quiet = false) : IDiagnostics
     {
         private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
         private long _done;
-        private TimeSpan _lastPrint = TimeSpan.MinValue;
+        private TimeSpan _lastPrint = TimeSpan.FromSeconds(-1); // MinValue would overflow Elapsed - _lastPrint
         private string? _status;
 
         public void Advance(long steps = 1, string? status = null)

@@ -6,6 +6,7 @@ using ArchNet.IR;
 // code shared with the tests.
 var root = new RootCommand("archnetc: compiles ONNX models for neural-network accelerators from their capability files.");
 foreach (var command in CommandCatalog.All()) root.Subcommands.Add(command);
+ArchNet.Cli.Commands.CompileCommand.Configure(root); // archnetc MODEL --target T -o DIR: the main job is the root command
 
 try
 {

@@ -20,10 +20,7 @@ internal static class BackendsOptions
     };
 
     /// <summary>The built-in backends, in the order <c>archnetc backends</c> lists them.</summary>
-    public static IEnumerable<IBackend> BuiltIns()
-    {
-        yield break;
-    }
+    public static IEnumerable<IBackend> BuiltIns() => ArchNet.Compiler.CompilePipeline.BuiltInBackends();
 
     public static BackendCatalog Catalog(IEnumerable<string> pluginDirs, IDiagnostics diagnostics) =>
         BackendCatalog.Discover(BuiltIns(), pluginDirs, diagnostics);

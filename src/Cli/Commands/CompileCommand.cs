@@ -1,0 +1,71 @@
+using System.CommandLine;
+using ArchNet.Compiler;
+using ArchNet.IR;
+using ArchNet.Passes.Quantization;
+
+namespace ArchNet.Cli.Commands;
+
+/// <summary>
+/// <c>archnetc MODEL --target T -o DIR [--calib SPEC] [--eval SPEC] [--eval-labels SPEC] [--wbits N] [--abits N]
+/// [--backend NAME] [--allow-host-fallback]</c> (also <c>archnetc compile ...</c>): import, audit, legalize, quantize,
+/// emit, and measure; the work is <see cref="CompilePipeline"/>'s, this file only maps arguments and prints the summary.
+/// </summary>
+internal static class CompileCommand
+{
+    public static Command Create()
+    {
+        var command = new Command("compile", "Compile MODEL for a target: quantize it, write the backend's artifact, report.json and report.md.");
+        Configure(command);
+        return command;
+    }
+
+    /// <summary>Makes <paramref name="command"/> (the root, or the compile verb) take MODEL and the compile options.</summary>
+    public static void Configure(Command command)
+    {
+        var model = new Argument<string>("MODEL") { Description = "The ONNX model to compile." };
+        var target = new Option<string>("--target", "-t") { Description = "Target name(s): a, a,b (intersection) or a capability .json path.", Required = true };
+        var output = new Option<string>("--output", "-o") { Description = "Output folder (artifact, report.json, report.md).", Required = true };
+        var calib = new Option<string?>("--calib") { Description = "Calibration data: " + Frontend.Data.DataSpec.Syntax };
+        var eval = new Option<string?>("--eval") { Description = "Evaluation data SPEC (default: the calibration data)." };
+        var labels = new Option<string?>("--eval-labels") { Description = "Labels of the evaluation data (idx:, npy: or npz: SPEC) for accuracy before and after." };
+        var wbits = new Option<int>("--wbits") { Description = "Weight bit width (2, 4, 8, ... as the target allows).", DefaultValueFactory = _ => 8 };
+        var abits = new Option<int>("--abits") { Description = "Activation bit width (4, 8, 16 as the target allows).", DefaultValueFactory = _ => 8 };
+        var backend = new Option<string>("--backend") { Description = "Backend writing the artifact (see 'archnetc backends').", DefaultValueFactory = _ => "onnx" };
+        var fallback = new Option<bool>("--allow-host-fallback") { Description = "Keep nodes the target cannot run as float host ops (reported loudly) instead of failing." };
+        var method = new Option<CalibrationMethod>("--calib-method") { Description = "Activation range: MinMax, Percentile, Mse or Entropy.", DefaultValueFactory = _ => CalibrationMethod.MinMax };
+        var edges = new Option<EdgeLayerPolicy>("--edge-layers") { Description = "First and last weight layers: Same, or EightBit.", DefaultValueFactory = _ => EdgeLayerPolicy.Same };
+        var noBias = new Option<bool>("--no-bias-correction") { Description = "Skip bias correction of quantized weights." };
+        var plugins = BackendsOptions.PluginDirOption();
+        command.Arguments.Add(model);
+        foreach (var o in new Option[] { target, output, calib, eval, labels, wbits, abits, backend, fallback, method, edges, noBias, plugins })
+            command.Options.Add(o);
+        command.SetAction(parse =>
+        {
+            var options = new CompileOptions(parse.GetValue(model)!, parse.GetValue(target)!, parse.GetValue(output)!)
+            {
+                Calibration = parse.GetValue(calib),
+                Evaluation = parse.GetValue(eval),
+                EvaluationLabels = parse.GetValue(labels),
+                WeightBits = parse.GetValue(wbits),
+                ActivationBits = parse.GetValue(abits),
+                Backend = parse.GetValue(backend)!,
+                AllowHostFallback = parse.GetValue(fallback),
+                Method = parse.GetValue(method),
+                EdgeLayers = parse.GetValue(edges),
+                BiasCorrection = !parse.GetValue(noBias),
+                PluginDirectories = parse.GetValue(plugins) ?? [],
+                TargetsDirectory = TargetsCommand.Catalog().Directory,
+            };
+            var report = new CompilePipeline(options, new ConsoleDiagnostics()).Run();
+            var f = report.Fidelity;
+            Console.Out.WriteLine($"compiled {report.Model} for {report.Target} (W{report.WeightBits}A{report.ActivationBits}, backend {report.Backend}) into {options.OutputDirectory}");
+            if (report.Accuracy is { } a)
+                Console.Out.WriteLine($"accuracy: original {100 * a.Original:F2} %, compiled {100 * a.Compiled:F2} % ({100 * (a.Compiled - a.Original):+0.00;-0.00} pt) on {a.Items} items");
+            Console.Out.WriteLine($"fidelity: top-1 agreement {(f.Top1Agreement is { } t ? $"{100 * t:F2} %" : "n/a")}, cosine {f.Cosine:F6}, SQNR {f.SqnrDb:F2} dB" +
+                (report.LowConfidence ? "  [LOW CONFIDENCE: random inputs]" : ""));
+            if (report.HostFallbackNodes.Count > 0)
+                Console.Out.WriteLine($"HOST FALLBACK: {report.HostFallbackNodes.Count} node(s) run as float on the host (see report.md)");
+            return ExitCodes.Ok;
+        });
+    }
+}
