@@ -65,8 +65,7 @@ public sealed class RemoveIdentity : RewriteRule
     /// <summary>A graph output keeps its own name, so it can only be forwarded from a value a node computes.</summary>
     internal static bool CanForward(Node root, Value x)
     {
-        var g = root.Graph!;
-        if (!g.Outputs.Contains(root.Outputs[0])) return true;
+        if (root.Graph is not { } g || !g.Outputs.Contains(root.Outputs[0])) return true;
         return x.Producer is not null && !g.Outputs.Contains(x);
     }
 }
@@ -82,7 +81,7 @@ public sealed class RemoveDropout : RewriteRule
     {
         if (root.Input(0) is not { } x || !RemoveIdentity.CanForward(root, x)) return null;
         if (root.Outputs.Count > 1 && !root.Outputs[1].IsAbsent && root.Outputs[1].Uses.Count > 0) return null;
-        if (root.Outputs.Count > 1 && root.Graph!.Outputs.Contains(root.Outputs[1])) return null;
+        if (root.Outputs.Count > 1 && root.Graph?.Outputs.Contains(root.Outputs[1]) == true) return null;
         if (root.Input(2) is { } training && (training.Constant is null || training.Constant.ToDoubles()[0] != 0)) return null;
         return RewriteMatch.Of(root, b => b.Replace(root.Outputs[0], x));
     }

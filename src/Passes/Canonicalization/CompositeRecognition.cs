@@ -52,7 +52,7 @@ public sealed class RecognizeLayerNormalization : RewriteRule
         if (!context.CanUseOpset(17)) return null;
         // The largest match wins: a Div or Mul whose only reader is the scale Mul or bias Add is left to that reader.
         if (root.OpType is "Div" or "Mul" && root.Outputs[0].Uses is [var (reader, _)] && reader.OpType is "Mul" or "Add"
-            && reader.Inputs.Count == 2 && reader.Inputs.Any(i => i is { IsConstant: true }) && !root.Graph!.Outputs.Contains(root.Outputs[0]))
+            && reader.Inputs.Count == 2 && reader.Inputs.Any(i => i is { IsConstant: true }) && root.Graph?.Outputs.Contains(root.Outputs[0]) != true)
             return null;
         var matched = new List<Node>();
         Value? beta = null, gamma = null;

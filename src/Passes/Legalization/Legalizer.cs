@@ -1,0 +1,132 @@
+using ArchNet.IR;
+using ArchNet.Passes.Rewriting;
+
+namespace ArchNet.Passes.Legalization;
+
+/// <summary>What legalization needs to know about a chip: whether a node runs (and why not), and what it costs.
+/// The capability adapter implements it; tests can implement it with a small set of ops.</summary>
+public interface ISupportOracle
+{
+    /// <summary>Empty when the node runs on the chip; otherwise one line per broken constraint.</summary>
+    IReadOnlyList<string> Violations(Node node);
+
+    /// <summary>Estimated cost of running a supported node (any unit; only compared between candidates).</summary>
+    double Cost(Node node);
+}
+
+/// <summary>A node left for the distillation pass, with the constraints it breaks.</summary>
+public sealed record RetrainEntry(string Node, string OpType, IReadOnlyList<string> Violations);
+
+/// <summary>What legalization did: rewrites applied (rule per node), and nodes left for retraining.</summary>
+public sealed record LegalizationReport(IReadOnlyList<RewriteRecord> Rewrites, IReadOnlyList<RetrainEntry> Retrain, int UnsupportedBefore, int UnsupportedAfter);
+
+/// <summary>
+/// For every node the chip rejects, tries the exact rewrites whose roots match it. A candidate is kept only when
+/// every node it produces is supported, directly or through further candidates (at most <see cref="MaxDepth"/>
+/// levels). Among kept candidates the cheapest by the oracle's cost wins; ties go to the earlier rule in the
+/// catalog, so the result is deterministic. Nodes with no candidate are marked for retraining: the node gets
+/// the metadata entry <see cref="RetrainKey"/> (its value lists the broken constraints), which the distillation
+/// pass reads, and the report lists them.
+/// </summary>
+public sealed class Legalizer(ISupportOracle oracle, IEnumerable<RewriteRule>? rules = null, int maxDepth = 4)
+{
+    /// <summary>Node metadata key marking a node for the distillation pass; the value is "; "-joined violations.</summary>
+    public const string RetrainKey = "archnet.retrain";
+
+    private readonly IReadOnlyList<RewriteRule> _rules = [.. rules ?? RuleCatalog.Legalization];
+    private readonly Dictionary<string, List<(RewriteRule Rule, int Order)>> _byRoot = Index(rules ?? RuleCatalog.Legalization);
+
+    public int MaxDepth { get; } = maxDepth;
+
+    private static Dictionary<string, List<(RewriteRule, int)>> Index(IEnumerable<RewriteRule> rules) =>
+        rules.Select((r, i) => (r, i)).SelectMany(p => p.r.RootOps.Select(op => (op, p)))
+            .GroupBy(x => x.op).ToDictionary(g => g.Key, g => g.Select(x => x.p).ToList());
+
+    public LegalizationReport Run(Model model, PassContext context, string passName = "legalize")
+    {
+        var graph = model.Graph;
+        var rewriteContext = new RewriteContext(model);
+        var unsupportedBefore = graph.Nodes.Count(n => oracle.Violations(n).Count > 0);
+        var retrain = new List<RetrainEntry>();
+        var firstRewrite = context.Rewrites.Count;
+        var names = new NameScope(graph);
+        foreach (var node in graph.Nodes.ToList())
+        {
+            if (node.Graph != graph) continue;
+            var violations = oracle.Violations(node);
+            if (violations.Count == 0) continue;
+            var plan = BestPlan(node, rewriteContext, names, 0);
+            if (plan is null)
+            {
+                node.Metadata.RemoveAll(kv => kv.Key == RetrainKey);
+                node.Metadata.Add(new(RetrainKey, string.Join("; ", violations)));
+                retrain.Add(new RetrainEntry(node.DisplayName, node.OpType, violations));
+                continue;
+            }
+            Apply(model, plan, context, passName);
+        }
+        graph.SortTopologically();
+        graph.RemoveDeadCode();
+        ShapeInference.Run(graph);
+        var unsupportedAfter = graph.Nodes.Count(n => oracle.Violations(n).Count > 0);
+        return new LegalizationReport(context.Rewrites.Skip(firstRewrite).ToList(), retrain, unsupportedBefore, unsupportedAfter);
+    }
+
+    /// <summary>A chosen rewrite: the rule, its built replacement, and plans for the new nodes that need one.</summary>
+    private sealed record Plan(RewriteRule Rule, RewriteMatch Match, RewriteBuilder Builder, List<(Node Node, Plan Plan)> Children, double Cost)
+    {
+        public void Discard()
+        {
+            foreach (var (_, child) in Children) child.Discard();
+            Builder.Discard();
+        }
+    }
+
+    private Plan? BestPlan(Node node, RewriteContext context, NameScope names, int depth)
+    {
+        if (depth >= MaxDepth || !_byRoot.TryGetValue(GreedyRewritePass.RootKey(node), out var candidates)) return null;
+        // First rank every candidate (discarding each trial so that none affects the next), then build the winner.
+        (RewriteRule Rule, double Cost)? best = null;
+        foreach (var (rule, _) in candidates)
+        {
+            var plan = TryRule(rule, node, context, names, depth);
+            if (plan is null) continue;
+            plan.Discard();
+            if (best is null || plan.Cost < best.Value.Cost) best = (rule, plan.Cost);
+        }
+        return best is null ? null : TryRule(best.Value.Rule, node, context, names, depth);
+    }
+
+    private Plan? TryRule(RewriteRule rule, Node node, RewriteContext context, NameScope names, int depth)
+    {
+        var match = rule.Match(node, context);
+        if (match is null) return null;
+        var builder = new RewriteBuilder(node, names, rule.Name);
+        match.Build(builder);
+        if (builder.RequiredOpset > context.Opset && !context.CanUseOpset(builder.RequiredOpset)) { builder.Discard(); return null; }
+        var children = new List<(Node, Plan)>();
+        var cost = 0.0;
+        foreach (var produced in builder.Nodes)
+        {
+            if (oracle.Violations(produced).Count == 0) { cost += oracle.Cost(produced); continue; }
+            var child = BestPlan(produced, context, names, depth + 1);
+            if (child is null)
+            {
+                foreach (var (_, c) in children) c.Discard();
+                builder.Discard();
+                return null;
+            }
+            children.Add((produced, child));
+            cost += child.Cost;
+        }
+        return new Plan(rule, match, builder, children, cost);
+    }
+
+    private static void Apply(Model model, Plan plan, PassContext context, string passName)
+    {
+        var root = plan.Builder.Root;
+        context.Rewrites.Add(new RewriteRecord(passName, plan.Rule.Name, root.DisplayName, root.OpType));
+        RewriteApplier.Apply(model, plan.Match, plan.Builder);
+        foreach (var (_, child) in plan.Children) Apply(model, child, context, passName);
+    }
+}
