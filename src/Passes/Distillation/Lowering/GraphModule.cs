@@ -122,15 +122,33 @@ public sealed class GraphModule : nn.Module<Tensor[], Tensor[]>
         }
     }
 
-    public override Tensor[] forward(Tensor[] inputs)
+    /// <summary>
+    /// Applied to every trained parameter as it is read and to every node output as it is made (null: none).
+    /// Distillation uses it to fake-quantize weights and activations without changing the graph.
+    /// </summary>
+    public Func<Value, Tensor, Tensor>? Transform { get; set; }
+
+    public override Tensor[] forward(Tensor[] inputs) => ForwardUntil(inputs, _outputs.Length);
+
+    /// <summary>
+    /// Computes only the first <paramref name="outputCount"/> outputs, stopping after the last node they need
+    /// (progressive distillation trains the early blocks first and need not run the rest).
+    /// </summary>
+    public Tensor[] ForwardUntil(Tensor[] inputs, int outputCount)
     {
         if (inputs.Length != _inputs.Length)
             throw new ArgumentException($"block takes {_inputs.Length} inputs, got {inputs.Length}");
         var env = new Dictionary<Value, Tensor>(_constants);
-        for (var i = 0; i < inputs.Length; i++) env[_inputs[i]] = inputs[i];
+        var transform = Transform;
+        if (transform is not null)
+            foreach (var (v, p) in _valueParameters) env[v] = transform(v, p);
+        for (var i = 0; i < inputs.Length; i++) env[_inputs[i]] = transform is null ? inputs[i] : transform(_inputs[i], inputs[i]);
+        var wanted = _outputs.Take(outputCount).ToHashSet();
+        var missing = wanted.Count(v => !env.ContainsKey(v));
 
         foreach (var (node, kernel) in _steps)
         {
+            if (missing == 0) break;
             var args = new Tensor?[node.Inputs.Count];
             for (var i = 0; i < args.Length; i++)
             {
@@ -139,9 +157,14 @@ public sealed class GraphModule : nn.Module<Tensor[], Tensor[]>
             }
             var results = kernel(args);
             for (var i = 0; i < node.Outputs.Count && i < results.Length; i++)
-                if (!node.Outputs[i].IsAbsent) env[node.Outputs[i]] = results[i];
+            {
+                var o = node.Outputs[i];
+                if (o.IsAbsent) continue;
+                env[o] = transform is null ? results[i] : transform(o, results[i]);
+                if (wanted.Contains(o)) missing--;
+            }
         }
-        return [.. _outputs.Select(v => env[v])];
+        return [.. _outputs.Take(outputCount).Select(v => env[v])];
     }
 
     /// <summary>

@@ -1,0 +1,351 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text;
+using ArchNet.IR;
+using ArchNet.Passes.Distillation.Lowering;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace ArchNet.Passes.Distillation;
+
+/// <summary>Knobs of the distillation pass. The defaults meet the Fashion-MNIST goals on two cores.</summary>
+public sealed record DistillationOptions
+{
+    /// <summary>Optimizer steps over all periods together.</summary>
+    public int Steps { get; init; } = 1200;
+    public int BatchSize { get; init; } = 32;
+    public int Seed { get; init; }
+    public double LearningRate { get; init; } = 5e-4;
+    /// <summary>At most this many progressive periods (blocks are merged evenly when the model has more cut points).</summary>
+    public int MaxBlocks { get; init; } = 8;
+    /// <summary>Items of the calibration data used to measure fidelity per block before and after training.</summary>
+    public int FidelityItems { get; init; } = 256;
+    /// <summary>Folder for the checkpoint (rerunning with the same folder resumes); null: no checkpoints.</summary>
+    public string? CheckpointDirectory { get; init; }
+    /// <summary>Stop after this many periods (tests use it to simulate an interrupted run); null: run to the end.</summary>
+    public int? StopAfterPeriods { get; init; }
+}
+
+/// <summary>Fidelity of one block's target tensor (student with fake quantization vs teacher), before and after training.</summary>
+public sealed record BlockFidelity(int Block, string Tensor, IReadOnlyList<string> Replacements, double CosineBefore, double CosineAfter,
+    double SqnrDbBefore, double SqnrDbAfter);
+
+/// <summary>What distillation did, for the compile report.</summary>
+public sealed record DistillationReport(
+    IReadOnlyList<ReplacementRecord> Replacements,
+    IReadOnlyList<BlockFidelity> Blocks,
+    int Periods, int Steps, int BatchSize, int Seed, int ResumedPeriods,
+    double FirstLoss, double LastLoss, double Seconds, LearnedQuantization? Quantization)
+{
+    /// <summary>First and last loss of each period trained in this run.</summary>
+    public IReadOnlyList<(double First, double Last)> PeriodLosses { get; init; } = [];
+}
+
+/// <summary>
+/// Label-free blockwise distillation (Arch-Net, Xu et al. 2021): the student graph (the teacher with replacements)
+/// is cut at tensors the teacher also has (after each ReLU unit, residual block or transformer sublayer); period k
+/// trains every parameter before cut k to reproduce the teacher's tensors at cuts 1..k, the newest weighted 1 and
+/// older ones by 0.8 per step back; a last period adds (1 - cosine) on the outputs. Fake quantization (LSQ
+/// weights and unsigned activations with learned steps) is active from the start. Teacher tensors are computed
+/// from the calibration inputs only; no labels exist anywhere in this API.
+/// </summary>
+public sealed class Distiller(DistillationOptions options, IDiagnostics diagnostics)
+{
+    private const string CheckpointFile = "distill.ckpt";
+    private static readonly HashSet<string> CutOps = ["Relu", "Add", "Concat"];
+
+    /// <summary>
+    /// Trains <paramref name="student"/> (in place: its constants become the trained weights, already on the
+    /// quantization grid when <paramref name="plan"/> is given) to mimic <paramref name="teacher"/> on
+    /// <paramref name="inputs"/> (the calibration items of the model's single input, first dimension = items).
+    /// </summary>
+    public DistillationReport Run(Model teacher, Model student, TensorData inputs, QuantizationPlan? plan,
+        IReadOnlyList<ReplacementRecord> replacements)
+    {
+        var clock = Stopwatch.StartNew();
+        torch.manual_seed(options.Seed);
+        var tInputs = teacher.Graph.Inputs.Where(v => !v.IsConstant).ToList();
+        var sInputs = student.Graph.Inputs.Where(v => !v.IsConstant).ToList();
+        if (tInputs.Count != 1 || sInputs.Count != 1)
+            throw new ArchNetException($"distillation supports models with one input; this one has {tInputs.Count}");
+
+        var cuts = Cuts(teacher, student);
+        var periods = cuts.Count;
+        var teacherByName = teacher.Graph.Nodes.SelectMany(n => n.Outputs).Concat(teacher.Graph.Outputs)
+            .GroupBy(v => v.Name).ToDictionary(g => g.Key, g => g.First());
+        var studentByName = student.Graph.Nodes.SelectMany(n => n.Outputs).GroupBy(v => v.Name).ToDictionary(g => g.Key, g => g.First());
+        var outputs = student.Graph.Outputs.Select(v => v.Name).ToList();
+
+        using var teacherModule = new GraphModule(teacher.Graph.Nodes, tInputs, [.. cuts.Select(c => teacherByName[c])], Opset(teacher));
+        teacherModule.eval();
+        using var data = TorchTensors.FromData(inputs);
+        var n = data.shape[0];
+        using var fidelityBatch = data.narrow(0, 0, Math.Min(n, options.FidelityItems));
+        _shifts = OutputShifts(teacherModule, student, fidelityBatch, plan, cuts, outputs);
+        using var studentModule = new GraphModule(student.Graph.Nodes, sInputs, [.. cuts.Select(c => studentByName[c])], Opset(student));
+        foreach (var p in teacherModule.parameters()) p.requires_grad = false;
+        using var fq = plan is null ? null : new FakeQuantizers(student.Graph, plan);
+
+        // Activation steps start at the float student's maxima on the first items.
+        if (fq is not null)
+        {
+            var maxima = new Dictionary<Value, double>();
+            using var _ = NewDisposeScope();
+            using var noGrad = torch.no_grad();
+            studentModule.Transform = fq.Observer(maxima);
+            studentModule.forward([fidelityBatch]);
+            fq.InitialiseActivationSteps(maxima);
+            studentModule.Transform = fq.Apply;
+        }
+
+        var before = Fidelity(teacherModule, studentModule, fidelityBatch);
+        var parameters = studentModule.parameters().Concat(fq?.Steps ?? []).ToList();
+        var fingerprint = Fingerprint(student, inputs, plan, parameters);
+        var done = LoadCheckpoint(parameters, fingerprint);
+        if (done > 0) diagnostics.Info($"distillation: resuming after period {done} of {periods} from the checkpoint");
+
+        var stepsPerPeriod = Math.Max(1, options.Steps / periods);
+        double firstLoss = double.NaN, lastLoss = double.NaN;
+        var periodLosses = new List<(double, double)>();
+        for (var period = done; period < periods; period++)
+        {
+            if (options.StopAfterPeriods is { } stop && period >= stop) break;
+            var final = period == periods - 1;
+            var (f, l) = TrainPeriod(period, final, stepsPerPeriod, teacherModule, studentModule, data, parameters, outputs.Count, cuts);
+            if (double.IsNaN(firstLoss)) firstLoss = f;
+            periodLosses.Add((f, l));
+            lastLoss = l;
+            SaveCheckpoint(parameters, fingerprint, period + 1);
+        }
+
+        var after = Fidelity(teacherModule, studentModule, fidelityBatch);
+        var blocks = cuts.Select((c, i) => new BlockFidelity(i + 1, c,
+            [.. replacements.Where(r => BlockOf(cuts, student, r.Output) == i).Select(r => $"{r.Node} ({r.OpType}): {r.Replacement}")],
+            Math.Round(before[i].Cosine, 6), Math.Round(after[i].Cosine, 6), Math.Round(before[i].Sqnr, 3), Math.Round(after[i].Sqnr, 3))).ToList();
+
+        WriteBack(studentModule, fq);
+        return new DistillationReport(replacements, blocks, periods, stepsPerPeriod * periods, options.BatchSize, options.Seed, done,
+            firstLoss, lastLoss, Math.Round(clock.Elapsed.TotalSeconds, 1), fq?.Learned()) { PeriodLosses = periodLosses };
+    }
+
+    private double[] _shifts = [];
+
+    private Tensor[] Shifted(Tensor[] targets) =>
+        [.. targets.Select((t, i) => i < _shifts.Length && _shifts[i] != 0 ? t + _shifts[i] : t)];
+
+    /// <summary>
+    /// On a chip whose activations are unsigned, negative logits would be clipped to 0 and give no gradient. The
+    /// student's output layer instead learns the teacher's logits plus a constant (its bias starts shifted by it);
+    /// the arg-max, and so top-1, is unchanged by a constant. Returns the shift per cut (0 where none).
+    /// </summary>
+    private double[] OutputShifts(GraphModule teacher, Model student, Tensor x, QuantizationPlan? plan, List<string> cuts, List<string> outputs)
+    {
+        var shifts = new double[cuts.Count];
+        if (plan is null || plan.SignedActivations) return shifts;
+        using var scope = NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        var t = teacher.forward([x]);
+        for (var i = 0; i < cuts.Count; i++)
+        {
+            if (!outputs.Contains(cuts[i])) continue;
+            var min = TorchTensors.ToScalar(t[i].min());
+            if (min >= 0) continue;
+            var producer = student.Graph.Nodes.FirstOrDefault(nd => nd.Outputs.Any(o => o.Name == cuts[i]));
+            if (producer is null || producer.OpType is not ("Gemm" or "Conv") || producer.Input(1)?.Constant is null) continue;
+            var shift = -min * 1.25;
+            var channels = producer.OpType == "Conv" || producer.GetInt("transB", 0) != 0
+                ? producer.Input(1)!.Constant!.Dims[0] : producer.Input(1)!.Constant!.Dims[1];
+            var bias = producer.Input(2)?.Constant?.ToFloats() ?? new float[channels];
+            var biasValue = student.Graph.AddConstant((producer.Input(2)?.Name ?? producer.DisplayName) + "_shifted",
+                TensorData.FromFloats([channels], [.. bias.Select(b => (float)(b + shift))]));
+            if (producer.Inputs.Count > 2) producer.SetInput(2, biasValue); else producer.AppendInput(biasValue);
+            if (producer.OpType == "Gemm" && producer.GetFloat("beta", 1f) != 1f) continue;
+            shifts[i] = shift;
+            diagnostics.Info($"distillation: output '{cuts[i]}' is unsigned on this chip; the student learns it offset by {shift:G4} (arg-max unchanged)");
+        }
+        return shifts;
+    }
+
+    /// <summary>The constant added to each output (see <see cref="OutputShifts"/>); empty before a run.</summary>
+    public IReadOnlyList<double> Shifts => _shifts;
+
+    private static long Opset(Model m) => m.Opset() == 0 ? GraphModule.DefaultOpset : m.Opset();
+
+    /// <summary>
+    /// Cut points: tensors the teacher has and the student reproduces (outputs of ReLU, residual Add/Concat, and the
+    /// graph outputs), in the student's order, merged evenly down to <see cref="DistillationOptions.MaxBlocks"/>.
+    /// </summary>
+    private List<string> Cuts(Model teacher, Model student)
+    {
+        var teacherNames = teacher.Graph.Nodes.Where(nd => CutOps.Contains(nd.OpType)).SelectMany(nd => nd.Outputs)
+            .Where(v => v.ElementType == ElementType.Float).Select(v => v.Name).ToHashSet();
+        var teacherOutputs = teacher.Graph.Outputs.Select(v => v.Name).ToHashSet();
+        var candidates = student.Graph.Nodes.SelectMany(nd => nd.Outputs).Select(v => v.Name)
+            .Where(teacherNames.Contains).Where(nm => !teacherOutputs.Contains(nm)).Distinct().ToList();
+        var keep = Math.Max(0, options.MaxBlocks - 1);
+        var chosen = candidates.Count <= keep ? candidates
+            : [.. Enumerable.Range(1, keep).Select(i => candidates[(int)Math.Round((double)i * candidates.Count / (keep + 1)) - 1]).Distinct()];
+        chosen.AddRange(student.Graph.Outputs.Select(v => v.Name).Where(teacherOutputs.Contains));
+        if (chosen.Count == 0) throw new ArchNetException("distillation found no tensor shared by the teacher and the student");
+        return chosen;
+    }
+
+    private static int BlockOf(List<string> cuts, Model student, string value)
+    {
+        var order = student.Graph.Nodes.SelectMany((nd, i) => nd.Outputs.Select(o => (o.Name, i))).GroupBy(p => p.Name)
+            .ToDictionary(g => g.Key, g => g.First().i);
+        if (!order.TryGetValue(value, out var at)) return -1;
+        for (var i = 0; i < cuts.Count; i++)
+            if (order.TryGetValue(cuts[i], out var c) && at <= c) return i;
+        return cuts.Count - 1;
+    }
+
+    private (double First, double Last) TrainPeriod(int period, bool final, int steps, GraphModule teacher, GraphModule student,
+        Tensor data, List<Parameter> parameters, int outputCount, List<string> cuts)
+    {
+        var k = period + 1;
+        using var optimizer = torch.optim.AdamW(parameters, lr: options.LearningRate, weight_decay: 0);
+        var rng = new Random(HashCode.Combine(options.Seed, period) & 0x7fffffff);
+        var n = (int)data.shape[0];
+        var batch = Math.Min(options.BatchSize, n);
+        using var progress = diagnostics.BeginProgress($"distill block {k}/{cuts.Count}", steps);
+        var clock = Stopwatch.StartNew();
+        var losses = new List<double>();
+        student.train();
+        for (var step = 0; step < steps; step++)
+        {
+            using var scope = NewDisposeScope();
+            var lr = options.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * step / steps));
+            foreach (var g in optimizer.ParamGroups) g.LearningRate = lr;
+            var idx = new long[batch];
+            for (var i = 0; i < batch; i++) idx[i] = rng.Next(n);
+            var x = data.index_select(0, torch.tensor(idx));
+            Tensor[] targets;
+            using (torch.no_grad()) targets = Shifted(teacher.ForwardUntil([x], k));
+            var outs = student.ForwardUntil([x], k);
+            var loss = torch.zeros(1);
+            for (var j = 0; j < k; j++)
+            {
+                var t = targets[j];
+                var weight = Math.Pow(0.8, k - 1 - j);
+                // MSE relative to the teacher tensor's mean square, so that blocks of different scales weigh alike.
+                var mse = (outs[j] - t).pow(2).mean() / (t.pow(2).mean() + 1e-8);
+                loss = loss + mse * weight;
+            }
+            if (final)
+            {
+                var s = outs[k - 1].flatten(1);
+                var t = targets[k - 1].flatten(1);
+                loss = loss + (1 - nn.functional.cosine_similarity(s, t, 1, 1e-8).mean());
+            }
+            optimizer.zero_grad();
+            loss.backward();
+            optimizer.step();
+            var value = loss.item<float>();
+            losses.Add(value);
+            var eta = TimeSpan.FromSeconds(clock.Elapsed.TotalSeconds / (step + 1) * (steps - step - 1));
+            progress.Advance(1, $"loss {value:G4} eta {eta:mm\\:ss}");
+        }
+        student.eval();
+        // Averages of the first and last tenth: single batches are noisy.
+        var w = Math.Max(1, losses.Count / 10);
+        return (losses.Take(w).Average(), losses.TakeLast(w).Average());
+    }
+
+    private List<(double Cosine, double Sqnr)> Fidelity(GraphModule teacher, GraphModule student, Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        var t = Shifted(teacher.forward([x]));
+        var s = student.forward([x]);
+        var result = new List<(double, double)>();
+        for (var i = 0; i < t.Length; i++)
+        {
+            var tf = t[i].flatten(1);
+            var sf = s[i].flatten(1);
+            var cos = TorchTensors.ToScalar(nn.functional.cosine_similarity(sf, tf, 1, 1e-8).mean());
+            var signal = TorchTensors.ToScalar(tf.pow(2).sum());
+            var noise = TorchTensors.ToScalar((sf - tf).pow(2).sum());
+            result.Add((cos, 10 * Math.Log10(Math.Max(signal, 1e-30) / Math.Max(noise, 1e-30))));
+        }
+        return result;
+    }
+
+    /// <summary>Trained values into the IR; weights as their fake-quantized values, so the integer backends see exactly the trained grid.</summary>
+    private static void WriteBack(GraphModule student, FakeQuantizers? fq)
+    {
+        student.CopyParametersToGraph();
+        if (fq is null) return;
+        using var scope = NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        foreach (var (value, parameter) in student.ValueParameters)
+        {
+            var q = fq.Apply(value, parameter);
+            if (!ReferenceEquals(q, parameter)) value.Constant = TorchTensors.ToData(q);
+        }
+    }
+
+    // --- checkpoints -----------------------------------------------------------------------------------------
+
+    private string Fingerprint(Model student, TensorData inputs, QuantizationPlan? plan, List<Parameter> parameters)
+    {
+        var text = new StringBuilder();
+        text.Append($"{options.Steps}|{options.BatchSize}|{options.Seed}|{options.LearningRate:R}|{options.MaxBlocks}|{plan}|");
+        text.Append($"{inputs.ElementCount}|{string.Join(",", parameters.Select(p => string.Join("x", p.shape)))}|");
+        text.Append(string.Join(",", student.Graph.Nodes.Select(nd => nd.OpType)));
+        return Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())));
+    }
+
+    private int LoadCheckpoint(List<Parameter> parameters, string fingerprint)
+    {
+        if (options.CheckpointDirectory is not { } dir) return 0;
+        var path = Path.Combine(dir, CheckpointFile);
+        if (!File.Exists(path)) return 0;
+        using var reader = new BinaryReader(File.OpenRead(path));
+        if (reader.ReadString() != "archnet-distill-1" || reader.ReadString() != fingerprint)
+        {
+            diagnostics.Warning($"distillation checkpoint {path} belongs to another model or other options; starting over");
+            return 0;
+        }
+        var done = reader.ReadInt32();
+        var count = reader.ReadInt32();
+        if (count != parameters.Count) return 0;
+        using var noGrad = torch.no_grad();
+        foreach (var p in parameters)
+        {
+            var length = reader.ReadInt32();
+            var values = new float[length];
+            for (var i = 0; i < length; i++) values[i] = reader.ReadSingle();
+            using var t = torch.tensor(values, p.shape);
+            p.copy_(t);
+        }
+        return done;
+    }
+
+    private void SaveCheckpoint(List<Parameter> parameters, string fingerprint, int done)
+    {
+        if (options.CheckpointDirectory is not { } dir) return;
+        Directory.CreateDirectory(dir);
+        var path = Path.Combine(dir, CheckpointFile);
+        var temp = path + ".tmp";
+        using (var stream = File.Create(temp))
+        using (var writer = new BinaryWriter(stream))
+        {
+            writer.Write("archnet-distill-1");
+            writer.Write(fingerprint);
+            writer.Write(done);
+            writer.Write(parameters.Count);
+            foreach (var p in parameters)
+            {
+                using var scope = NewDisposeScope();
+                var values = p.detach().contiguous().data<float>().ToArray();
+                writer.Write(values.Length);
+                foreach (var v in values) writer.Write(v);
+            }
+            writer.Flush();
+            stream.Flush(true);
+        }
+        File.Move(temp, path, overwrite: true);
+    }
+}
