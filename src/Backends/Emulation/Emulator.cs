@@ -41,16 +41,22 @@ public sealed class Emulator
                 _constants[c] = Tensor.FromTensorData(data);
         if (mode == EmulatorMode.Integer)
         {
-            HostFloatNodes = [.. nodes.Where(n => !_kernels.HasIntegerKernel(n, IsQuantizedActivation)).Select(n => n.DisplayName)];
+            HostFloatNodes = [.. nodes.Where(n => !RunsInteger(n)).Select(n => n.DisplayName)];
         }
         else HostFloatNodes = [];
     }
+
+    /// <summary>Node metadata key marking a node the target cannot run: it stays a float op on the host (--allow-host-fallback).</summary>
+    public const string HostFloatKey = "archnet.host_float";
 
     public EmulatorMode Mode { get; }
     public QuantSemantics Semantics { get; }
 
     /// <summary>Nodes that run as float ops on the host in integer mode (empty in float mode).</summary>
     public IReadOnlyList<string> HostFloatNodes { get; }
+
+    private bool RunsInteger(Node n) =>
+        !n.Metadata.Any(kv => kv.Key == HostFloatKey) && _kernels.HasIntegerKernel(n, IsQuantizedActivation);
 
     private bool IsQuantizedActivation(Value v) => v.Quant is { PerChannel: false } && !v.IsConstant;
 
@@ -80,7 +86,7 @@ public sealed class Emulator
             IReadOnlyList<Tensor> results;
             try
             {
-                results = Mode == EmulatorMode.Integer && _kernels.HasIntegerKernel(node, IsQuantizedActivation)
+                results = Mode == EmulatorMode.Integer && RunsInteger(node)
                     ? _kernels.RunInteger(node, args)
                     : RunFloat(node, args);
             }

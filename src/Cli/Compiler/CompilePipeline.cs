@@ -8,6 +8,8 @@ using ArchNet.Capabilities;
 using ArchNet.Frontend;
 using ArchNet.Frontend.Data;
 using ArchNet.IR;
+using ArchNet.Passes;
+using ArchNet.Passes.Canonicalization;
 using ArchNet.Passes.Quantization;
 using Tensor = ArchNet.Backends.Emulation.Tensor;
 
@@ -56,20 +58,16 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
         if (calib.LowConfidence || eval.LowConfidence)
             diagnostics.Warning("random inputs: the fidelity figures of this compile are LOW-CONFIDENCE (no real data was used)");
 
-        // Audit and legalization.
-        Stage("shape inference", () => ShapeInference.Run(model.Graph));
-        var unsupported = Stage("audit", () => Unsupported(model, capability));
-        if (unsupported.Count > 0)
-        {
-            var lines = unsupported.Select(u => $"  {u.Node} ({u.OpType}): {u.Reason}").ToList();
-            if (!o.AllowHostFallback)
-                throw new ArchNetException($"{unsupported.Count} node(s) are not supported by {capability.Name} after legalization:\n"
-                    + string.Join("\n", lines) + "\n(--allow-host-fallback keeps them as float host ops)");
-            diagnostics.Warning($"HOST FALLBACK: {unsupported.Count} node(s) unsupported by {capability.Name} run as FLOAT ops on the host:\n" + string.Join("\n", lines));
-        }
+        // Canonicalization (BN folding, constant folding, dead code, composite recognition). Chips run one item at a
+        // time: a symbolic batch becomes 1 for the audit and the backends (the emulator still evaluates in batches).
+        var batch = BatchSize(model);
+        Stage("canonicalize", () => Canonicalize.Run(model, new PassContext(diagnostics)));
+        FixBatch(model);
+        var before = Stage("audit", () => Unsupported(model, capability));
+        diagnostics.Info($"audit: {before.Count} node(s) unsupported by {capability.Name} before quantization");
 
         // Quantize.
-        var summary = Stage("quantize", () => Quantizer.Run(model, CalibrationRunnerFor(model, calib), quantTarget, new QuantizationOptions
+        var summary = Stage("quantize", () => Quantizer.Run(model, CalibrationRunnerFor(model, calib, batch), quantTarget, new QuantizationOptions
         {
             Method = o.Method,
             BiasCorrection = o.BiasCorrection,
@@ -78,16 +76,26 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
         model.Graph.RemoveDeadCode();
         Verifier.Verify(model, "quantization");
 
+        // The final audit sees the integer types quantization chose (a float bias is an int32 bias now).
+        var unsupported = Stage("audit", () => Unsupported(model, capability));
+        if (unsupported.Count > 0)
+        {
+            var lines = unsupported.Select(u => $"  {u.Node} ({u.OpType}): {u.Reason}").ToList();
+            if (!o.AllowHostFallback)
+                throw new ArchNetException($"{unsupported.Count} node(s) are not supported by {capability.Name} after legalization:\n"
+                    + string.Join("\n", lines) + "\n(--allow-host-fallback keeps them as float host ops)");
+            diagnostics.Warning($"HOST FALLBACK: {unsupported.Count} node(s) unsupported by {capability.Name} run as FLOAT ops on the host:\n" + string.Join("\n", lines));
+            var names = unsupported.Select(u => u.Node).ToHashSet();
+            foreach (var node in model.Graph.Nodes.Where(n => names.Contains(n.DisplayName)))
+                node.Metadata.Add(new(Emulator.HostFloatKey, "true"));
+        }
+
         // Fidelity on the evaluation data: ORT on the original model vs the emulator's integer result.
-        var fidelity = Stage("fidelity", () => MeasureFidelity(model, eval, labels));
+        var fidelity = Stage("fidelity", () => MeasureFidelity(model, eval, labels, batch));
 
         // Emit.
         Directory.CreateDirectory(o.OutputDirectory);
-        var artifacts = Stage("emit", () =>
-        {
-            FixBatch(model);
-            return BackendRun.Emit(backend, model, capability.Name, o.OutputDirectory, diagnostics);
-        });
+        var artifacts = Stage("emit", () => BackendRun.Emit(backend, model, capability.Name, o.OutputDirectory, diagnostics));
 
         var report = new CompileReport
         {
@@ -102,6 +110,7 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
             Evaluation = eval.Description,
             EvaluationItems = eval.Count,
             LowConfidence = calib.LowConfidence || eval.LowConfidence,
+            UnsupportedNodesBefore = before.Count,
             UnsupportedNodesAfter = o.AllowHostFallback ? 0 : unsupported.Count,
             HostFallbackNodes = [.. unsupported.Select(u => $"{u.Node} ({u.OpType}): {u.Reason}")],
             HostFloatOps = fidelity.HostFloatNodes,
@@ -173,9 +182,8 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
         }
     }
 
-    private CalibrationRunner CalibrationRunnerFor(Model model, Dataset data)
+    private CalibrationRunner CalibrationRunnerFor(Model model, Dataset data, int batch)
     {
-        var batch = BatchSize(model);
         return (wanted, observe) =>
         {
             var emulator = new Emulator(model, EmulatorMode.Float);
@@ -194,9 +202,8 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
     private sealed record FidelityResult(FidelityFigures Overall, AccuracyFigures? Accuracy, List<LayerFidelity> Layers,
         int LayerItems, List<string> HostFloatNodes);
 
-    private FidelityResult MeasureFidelity(Model model, Dataset eval, long[]? labels)
+    private FidelityResult MeasureFidelity(Model model, Dataset eval, long[]? labels, int batch)
     {
-        var batch = BatchSize(model);
         var integer = new Emulator(model, EmulatorMode.Integer);
         var floatEmu = new Emulator(model, EmulatorMode.Float);
         using var reference = ReferenceRunner.FromFile(options.ModelPath);
@@ -204,7 +211,10 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
         var overall = outputs.ToDictionary(n => n, _ => new Agreement());
         var top1 = new Top1();
         var layers = new Dictionary<string, Agreement>(StringComparer.Ordinal);
-        var layerValues = model.Graph.Nodes.SelectMany(n => n.Outputs).Where(v => v.Quant is not null).ToHashSet();
+        // A value folded into its ReLU/Clip consumer holds that consumer's integers; the consumer is compared instead.
+        var layerValues = model.Graph.Nodes.SelectMany(n => n.Outputs)
+            .Where(v => v.Quant is not null && !(v.Uses.Count == 1 && v.Uses[0].Node.OpType is "Relu" or "Clip" && v.Uses[0].Node.Outputs[0].Quant == v.Quant))
+            .ToHashSet();
         var layerItems = 0;
         using var progress = diagnostics.BeginProgress("evaluate", eval.Count);
         foreach (var (start, count, inputs) in Batches(eval, batch))
@@ -249,7 +259,7 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
         return new FidelityResult(figures, accuracy, layerList, layerItems, [.. integer.HostFloatNodes]);
     }
 
-    /// <summary>Backends need static shapes: symbolic batch dimensions become 1 in the emitted graph.</summary>
+    /// <summary>Chips and backends need static shapes: symbolic batch dimensions become 1.</summary>
     private static void FixBatch(Model model)
     {
         var changed = false;

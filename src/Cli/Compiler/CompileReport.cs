@@ -35,6 +35,7 @@ public sealed record CompileReport
     [JsonPropertyName("evaluation")] public required string Evaluation { get; init; }
     [JsonPropertyName("evaluation_items")] public int EvaluationItems { get; init; }
     [JsonPropertyName("low_confidence")] public bool LowConfidence { get; init; }
+    [JsonPropertyName("unsupported_nodes_before")] public int UnsupportedNodesBefore { get; init; }
     [JsonPropertyName("unsupported_nodes_after")] public int UnsupportedNodesAfter { get; init; }
     [JsonPropertyName("host_fallback_nodes")] public IReadOnlyList<string> HostFallbackNodes { get; init; } = [];
     [JsonPropertyName("host_float_ops")] public IReadOnlyList<string> HostFloatOps { get; init; } = [];

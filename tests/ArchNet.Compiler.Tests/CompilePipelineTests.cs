@@ -1,0 +1,132 @@
+using System.Text.Json;
+using ArchNet.Compiler;
+using ArchNet.Frontend;
+using ArchNet.Frontend.Data;
+using ArchNet.IR;
+using ArchNet.Testing;
+using Xunit.Abstractions;
+using Attribute = ArchNet.IR.Attribute;
+
+namespace ArchNet.Compiler.Tests;
+
+public sealed class CompilePipelineTests(ITestOutputHelper output) : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("archnet-compile-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static string Targets => Path.Combine(TestData.RepoRoot, "targets");
+
+    private static FashionMnistFiles F => TestData.FashionMnist;
+
+    private CompileReport Compile(string model, string target, int wbits = 8, int abits = 8, int calib = 256, int? eval = null, bool labels = true,
+        string? outDir = null)
+    {
+        var options = new CompileOptions(model, target, outDir ?? Path.Combine(_dir, $"{Path.GetFileNameWithoutExtension(model)}-{target}-w{wbits}a{abits}"))
+        {
+            Calibration = $"idx:{F.TrainImages}:{calib}",
+            Evaluation = $"idx:{F.TestImages}{(eval is { } e ? $":{e}" : "")}",
+            EvaluationLabels = labels ? $"idx:{F.TestLabels}{(eval is { } e2 ? $":{e2}" : "")}" : null,
+            WeightBits = wbits,
+            ActivationBits = abits,
+            TargetsDirectory = Targets,
+        };
+        var report = new CompilePipeline(options, new CollectingDiagnostics()).Run();
+        output.WriteLine($"{Path.GetFileName(model)} {target} W{wbits}A{abits}: accuracy {report.Accuracy}, fidelity {report.Fidelity}");
+        return report;
+    }
+
+    [Fact]
+    public void Compile_WritesArtifactAndReports_WithTheIssueFields()
+    {
+        var dir = Path.Combine(_dir, "out");
+        var report = Compile(TestData.Teacher("fmnist_cnn").Onnx, "reference-cpu", calib: 64, eval: 200, outDir: dir);
+        Assert.True(File.Exists(Path.Combine(dir, "model.qdq.onnx")));
+        Assert.True(File.Exists(Path.Combine(dir, "report.md")));
+        using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "report.json")));
+        var root = json.RootElement;
+        foreach (var field in new[] { "target", "wbits", "abits", "unsupported_nodes_after", "ops_after", "fidelity", "accuracy", "layers", "timings_s" })
+            Assert.True(root.TryGetProperty(field, out _), $"report.json lacks '{field}'");
+        Assert.Equal(0, root.GetProperty("unsupported_nodes_after").GetInt32());
+        foreach (var f in new[] { "top1_agreement", "cosine", "sqnr_db" }) Assert.True(root.GetProperty("fidelity").TryGetProperty(f, out _));
+        Assert.Equal(200, report.Accuracy!.Items);
+        Assert.True(report.Fidelity.Cosine > 0.99, $"cosine {report.Fidelity.Cosine}");
+        var layers = report.Layers.Select(l => l.SqnrDb).ToList();
+        Assert.Equal(layers.Order(), layers); // worst first
+        Assert.DoesNotContain(Directory.GetFiles(dir), f => f.EndsWith(".tmp", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Compile_QdqArtifact_RunsInOrt_AndAgreesWithTheEmulatorReport()
+    {
+        var dir = Path.Combine(_dir, "qdq");
+        Compile(TestData.Teacher("fmnist_cnn").Onnx, "reference-cpu", calib: 32, eval: 32, outDir: dir);
+        var images = Idx.Read(F.TestImages, 1);
+        using var ort = new ArchNet.Backends.Reference.ReferenceRunner(File.ReadAllBytes(Path.Combine(dir, "model.qdq.onnx")), optimize: true);
+        var outputs = ort.Run(new Dictionary<string, TensorData> { [ort.InputNames[0]] = images });
+        Assert.Single(outputs);
+        Assert.Equal([1L, 10], outputs.Values.First().Dims.ToArray());
+    }
+
+    [Fact]
+    public void Compile_UnsupportedNodes_StopWithTheAuditReasons_UnlessHostFallback()
+    {
+        // A 7x7 conv: the archnet target only has 3x3 kernels.
+        var b = new GraphBuilder(opset: 13);
+        var x = b.Input("input", 1, 1, 28, 28);
+        var y = b.Op("Conv", [x, b.Random([4, 1, 7, 7]), b.Random([4])], Attribute.Ints("pads", 3, 3, 3, 3));
+        b.Output(b.Op("Flatten", b.Op("GlobalAveragePool", b.Op("Relu", y))));
+        var path = Path.Combine(_dir, "conv7.onnx");
+        OnnxExporter.Save(b.Build(), path);
+        var e = Assert.Throws<ArchNetException>(() => Compile(path, "archnet", calib: 8, eval: 8, labels: false));
+        Assert.Contains("Conv", e.Message);
+        Assert.Contains("--allow-host-fallback", e.Message);
+        var options = new CompileOptions(path, "archnet", Path.Combine(_dir, "fallback"))
+        {
+            Calibration = $"idx:{F.TrainImages}:8",
+            TargetsDirectory = Targets,
+            AllowHostFallback = true,
+        };
+        var diagnostics = new CollectingDiagnostics();
+        var report = new CompilePipeline(options, diagnostics).Run();
+        Assert.NotEmpty(report.HostFallbackNodes);
+        Assert.Contains(diagnostics.Items, d => d.Severity == Severity.Warning && d.Message.Contains("HOST FALLBACK"));
+    }
+
+    [Fact]
+    public void Compile_RandomCalibration_IsFlaggedLowConfidence()
+    {
+        var options = new CompileOptions(TestData.Teacher("fmnist_cnn").Onnx, "reference-cpu", Path.Combine(_dir, "random"))
+        {
+            Calibration = "random:8",
+            TargetsDirectory = Targets,
+        };
+        var report = new CompilePipeline(options, new CollectingDiagnostics()).Run();
+        Assert.True(report.LowConfidence);
+        Assert.Contains("LOW CONFIDENCE", File.ReadAllText(Path.Combine(_dir, "random", "report.md")));
+    }
+
+    [Fact]
+    public void Compile_WithoutCalibration_SaysHowToGiveIt()
+    {
+        var options = new CompileOptions(TestData.Teacher("fmnist_cnn").Onnx, "reference-cpu", Path.Combine(_dir, "none")) { TargetsDirectory = Targets };
+        var e = Assert.Throws<ArchNetException>(() => new CompilePipeline(options, new CollectingDiagnostics()).Run());
+        Assert.Contains("--calib", e.Message);
+    }
+
+    // ---- acceptance (issue 5): W8A8 per-channel PTQ, 256 train images, all of t10k --------------------------------
+
+    [Theory]
+    [Trait("Category", "Slow")]
+    [InlineData("fmnist_cnn", "reference-cpu")]
+    [InlineData("fmnist_cnn", "arm-ethos-u55")]
+    [InlineData("fmnist_resnet", "reference-cpu")]
+    [InlineData("fmnist_resnet", "arm-ethos-u55")]
+    public void W8A8_KeepsTop1WithinPointThreeOfFloat(string teacher, string target)
+    {
+        var report = Compile(TestData.Teacher(teacher).Onnx, target);
+        var card = JsonDocument.Parse(File.ReadAllText(TestData.Teacher(teacher).Json)).RootElement.GetProperty("top1").GetDouble();
+        Assert.Equal(card, report.Accuracy!.Original, 4);
+        Assert.True(report.Accuracy.Compiled >= card - 0.003, $"{teacher} on {target}: {report.Accuracy.Compiled:P2} vs float {card:P2}");
+    }
+}
