@@ -20,14 +20,14 @@ public static class RuleCatalog
     [
         new GemmToMatMulAdd(), new MatMulAddToGemm(), new GemmToConv1x1(), new MatMulToConv1x1(), new Conv1x1ToGemm(),
         new Conv1x1To3x3(), new ConvKxKTo3x3Stack(), new StridedConvToSpaceToDepth(), new GroupedConvToDense(),
-        new SplitConvInputChannels(), new SplitConvOutputChannels(), new FoldPadIntoConv(),
-        new AveragePoolToDepthwiseConv(), new GlobalAveragePoolToDepthwiseConv(), new ReduceMeanToGlobalAveragePool(), new GlobalMaxPoolToMaxPool(),
+        new SplitConvInputChannels(), new SplitConvOutputChannels(), new SplitGroupedConvChannels(), new FoldPadIntoConv(),
+        new AveragePoolToDepthwiseConv(), new AveragePoolToGlobalAveragePool(), new GlobalAveragePoolToDepthwiseConv(), new ReduceMeanToGlobalAveragePool(), new GlobalMaxPoolToMaxPool(),
         new ClipToRelu(), new ClipToReluDifference(), new HardSigmoidToRelu(), new HardSwishToHardSigmoidMul(), new HardSwishToRelu(),
         new LeakyReluToRelu(), new LeakyReluToPRelu(), new SiluToSigmoidMul(),
         new SubConstantToAdd(), new DivConstantToMul(), new ChannelAffineToDepthwiseConv(), new BatchNormToDepthwiseConv(), new BatchNormToMulAdd(),
         new LayerNormalizationDecompose(), new SoftmaxDecompose(), new GeluDecompose(),
         new ZeroChannelConcatToConv(), new ZeroChannelConcatIntoConv(), new ChannelSliceToConv(), new ChannelSplitToConvs(),
-        new ResizeNearest2xToConvTranspose(), new ResizeNearest2xToDepthToSpace(), new ResidualAddToConcatConv(),
+        new ResizeNearest2xToConvTranspose(), new ResizeNearest2xToDepthToSpace(), new ResidualAddToConcatConv(), new SplitAddChannels(),
         new FlattenToReshape(), new ReshapeToFlatten(),
     ];
 

@@ -194,7 +194,12 @@ public static class RuleCases
             () => M(b => b.Output(Conv(b, b.Input("x", 1, 4, 7, 7), 6, 4, 1, stride: 2))),
             () => M(b => b.Output(Conv(b, b.Input("x", 1, 4, 7, 7), 6, 4, 1, pad: 1)))),
         new("ConvKxKTo3x3Stack",
-            () => M(b => b.Output(Conv(b, b.Input("x", 1, 3, 16, 16), 8, 3, 7, stride: 2, pad: 3))),
+            () => M(b =>
+            {
+                // Pads [3,3,2,2] as exporters write them for stride 2 on an even input: the same as 3 everywhere.
+                var x = b.Input("x", 1, 3, 16, 16);
+                b.Output(b.Op("Conv", [x, b.Random([8, 3, 7, 7]), b.Random([8])], Ints("kernel_shape", 7, 7), Ints("strides", 2, 2), Ints("pads", 3, 3, 2, 2)));
+            }),
             () => M(b => b.Output(Conv(b, b.Input("x", 1, 3, 16, 16), 8, 3, 7, stride: 2, pad: 2)))),
         new("StridedConvToSpaceToDepth",
             () => M(b => b.Output(Conv(b, b.Input("x", 1, 3, 8, 8), 5, 3, 3, stride: 2, pad: 1))),
@@ -208,6 +213,9 @@ public static class RuleCases
         new("SplitConvOutputChannels",
             () => M(b => b.Output(Conv(b, b.Input("x", 1, 3, 5, 5), 5, 3, 3, pad: 1))),
             () => M(b => b.Output(Conv(b, b.Input("x", 1, 3, 5, 5), 1, 3, 3, pad: 1)))),
+        new("SplitGroupedConvChannels",
+            () => M(b => b.Output(Conv(b, b.Input("x", 1, 6, 5, 5), 6, 6, 5, pad: 2, group: 3))),
+            () => M(b => b.Output(Conv(b, b.Input("x", 1, 6, 5, 5), 6, 6, 5, pad: 2)))),
         new("FoldPadIntoConv",
             () => M(b => b.Output(Conv(b, b.Op("Pad", b.Input("x", 1, 3, 6, 6), b.Ints(0, 0, 1, 2, 0, 0, 1, 2)), 4, 3, 3))),
             () => M(b => b.Output(Conv(b, b.Op("Pad", [b.Input("x", 1, 3, 6, 6), b.Ints(0, 0, 1, 2, 0, 0, 1, 2)], IR.Attribute.String("mode", "reflect")), 4, 3, 3))),
@@ -217,6 +225,10 @@ public static class RuleCases
         new("AveragePoolToDepthwiseConv",
             () => M(b => b.Output(b.Op("AveragePool", [b.Input("x", 1, 3, 6, 6)], Ints("kernel_shape", 2, 2), Ints("strides", 2, 2)))),
             () => M(b => b.Output(b.Op("AveragePool", [b.Input("x", 1, 3, 6, 6)], Ints("kernel_shape", 3, 3), Ints("pads", 1, 1, 1, 1)))),
+            Gone: "AveragePool"),
+        new("AveragePoolToGlobalAveragePool",
+            () => M(b => b.Output(b.Op("AveragePool", [b.Input("x", 1, 3, 7, 7)], Ints("kernel_shape", 7, 7)))),
+            () => M(b => b.Output(b.Op("AveragePool", [b.Input("x", 1, 3, 7, 7)], Ints("kernel_shape", 7, 7), Ints("pads", 1, 1, 1, 1)))),
             Gone: "AveragePool"),
         new("GlobalAveragePoolToDepthwiseConv",
             () => M(b => b.Output(b.Op("GlobalAveragePool", b.Input("x", 1, 3, 5, 5)))),
@@ -336,6 +348,13 @@ public static class RuleCases
             }),
             () => M(b => b.Output(b.Op("Add", b.Input("x", 1, 3, 4, 4), b.Input("y", 1, 3, 1, 1)))),
             Gone: "Add"),
+        new("SplitAddChannels",
+            () => M(b =>
+            {
+                var x = b.Input("x", 1, 5, 4, 4);
+                b.Output(b.Op("Add", b.Op("Relu", x), b.Op("Neg", x)));
+            }),
+            () => M(b => b.Output(b.Op("Add", b.Input("x", 1, 1, 4, 4), b.Input("y", 1, 1, 4, 4))))),
         new("FlattenToReshape",
             () => M(b => b.Output(b.Op("Flatten", b.Input("x", 1, 3, 2, 2)))),
             () => M(b => b.Output(b.Op("Flatten", SymInput(b, "x", 1, 3, 2, 2)))),

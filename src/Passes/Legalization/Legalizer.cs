@@ -72,6 +72,22 @@ public sealed class Legalizer(ISupportOracle oracle, IEnumerable<RewriteRule>? r
         return new LegalizationReport(context.Rewrites.Skip(firstRewrite).ToList(), retrain, unsupportedBefore, unsupportedAfter);
     }
 
+    /// <summary>The rule legalization would apply first at <paramref name="node"/> on <paramref name="capability"/>, or null
+    /// when no exact plan exists. Nothing changes: the trial is discarded.</summary>
+    public static string? ChosenRule(Node node, Capabilities.Capability capability, long opset = 17)
+    {
+        if (node.Graph is not { } graph) return null;
+        var root = graph;
+        while (root.Parent is not null) root = root.Parent;
+        // The audit sees a graph, not a model: the opset only shapes how reductions and slices are spelled.
+        var model = new Model(root);
+        model.SetOpset("", opset);
+        var legalizer = new Legalizer(new CapabilityOracle(capability));
+        var plan = legalizer.BestPlan(node, new RewriteContext(model), new NameScope(root), 0);
+        plan?.Discard();
+        return plan?.Rule.Name;
+    }
+
     /// <summary>A chosen rewrite: the rule, its built replacement, and plans for the new nodes that need one.</summary>
     private sealed record Plan(RewriteRule Rule, RewriteMatch Match, RewriteBuilder Builder, List<(Node Node, Plan Plan)> Children, double Cost)
     {

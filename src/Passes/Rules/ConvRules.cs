@@ -36,7 +36,7 @@ public sealed class ConvKxKTo3x3Stack : RewriteRule
     {
         if (Conv2d.Of(root) is not { Group: 1 } c || c.Dilated || c.KH != c.KW || c.KH <= 3 || c.KH % 2 == 0) return null;
         var r = c.KH / 2;
-        if (c.Pads.Any(p => p != r)) return null;
+        if (!c.PadsEquivalentTo(r)) return null;
         return RewriteMatch.Of(root, b =>
         {
             // Layer j (1-based, j < r) outputs Cin*(2j+1)^2 channels: x shifted by every (u,v) in [-j,j]^2.
@@ -157,7 +157,7 @@ public sealed class SplitConvInputChannels : RewriteRule
 
     public override RewriteMatch? Match(Node root, RewriteContext context)
     {
-        if (Conv2d.Of(root) is not { Group: 1 } c || c.Dilated || c.Cin < 2) return null;
+        if (Conv2d.Of(root) is not { Group: 1 } c || c.Dilated || c.Cin < 2 || !context.CanUseOpset(10)) return null;
         var half = (c.Cin + 1) / 2;
         var k = c.KH * c.KW;
         float[] Part(int from, int count)
@@ -230,5 +230,32 @@ public sealed class FoldPadIntoConv : RewriteRule
         if (pads is not { Length: 8 } || value != 0 || (pad.Input(3) is not null)) return null;
         if (pads[0] != 0 || pads[1] != 0 || pads[4] != 0 || pads[5] != 0 || pads.Any(p => p < 0)) return null;
         return [pads[2], pads[3], pads[6], pads[7]];
+    }
+}
+
+/// <summary>A grouped Conv as independent Convs over halves of its groups, concatenated (each half then fits channel limits).</summary>
+public sealed class SplitGroupedConvChannels : RewriteRule
+{
+    public override string Name => "SplitGroupedConvChannels";
+    public override string Summary => "Conv(group g) -> Concat(Conv over groups :g/2, Conv over groups g/2:) with channel Slices";
+    public override IReadOnlyList<string> RootOps { get; } = ["Conv"];
+
+    public override RewriteMatch? Match(Node root, RewriteContext context)
+    {
+        if (Conv2d.Of(root) is not { Group: >= 2 } c || c.Dilated || !context.CanUseOpset(10)) return null;
+        int g = c.Group, lowGroups = (g + 1) / 2, mPer = c.M / g, per = c.CPerGroup * c.KH * c.KW;
+        return RewriteMatch.Of(root, b =>
+        {
+            Value Part(int firstGroup, int groups, string suffix)
+            {
+                var x = Emit.Slice(b, context, c.X, 1, firstGroup * c.CPerGroup, (firstGroup + groups) * c.CPerGroup);
+                int m0 = firstGroup * mPer, m = groups * mPer;
+                return Emit.Conv(b, x, c.W[(m0 * per)..((m0 + m) * per)], [m, c.CPerGroup, c.KH, c.KW],
+                    c.HasBias ? c.Bias[m0..(m0 + m)] : null, c.Strides, c.Pads, groups, suffix);
+            }
+            var lo = Part(0, lowGroups, "W_lo");
+            var hi = Part(lowGroups, g - lowGroups, "W_hi");
+            b.Replace(root.Outputs[0], b.Op("Concat", [lo, hi], [Int("axis", 1)]));
+        });
     }
 }

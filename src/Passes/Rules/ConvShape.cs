@@ -21,6 +21,18 @@ internal sealed record Conv2d(Node Node, Value X, long[] XShape, float[] W, int 
     }
 
     public int Cin => (int)XShape[1];
+
+    /// <summary>
+    /// True when the conv computes what it would with <paramref name="r"/> on every side: the leading pads are r and
+    /// the trailing ones at most r with the same output size, so the padding the trailing side lacks is never read
+    /// (exporters write [3,3,2,2] for a 7x7 stride-2 conv on an even input).
+    /// </summary>
+    public bool PadsEquivalentTo(long r)
+    {
+        if (Pads[0] != r || Pads[1] != r || Pads[2] > r || Pads[3] > r || Node.Outputs[0].Shape?.ToArray() is not { } ys) return false;
+        return ys[2] == (XShape[2] + 2 * r - ((KH - 1) * Dilations[0] + 1)) / Strides[0] + 1
+               && ys[3] == (XShape[3] + 2 * r - ((KW - 1) * Dilations[1] + 1)) / Strides[1] + 1;
+    }
     public bool Dilated => Dilations.Any(d => d != 1);
     public bool HasBias => Node.Input(2) is not null;
 
@@ -51,11 +63,10 @@ internal static class Emit
     public static Value Reshape(RewriteBuilder b, Value x, long[] shape) =>
         b.Op("Reshape", [x, b.Int64s("shape", shape)], type: new TensorType(x.ElementType, Shape.Of(shape)));
 
-    /// <summary>A Slice along one axis in the model opset's form (attributes before 10).</summary>
+    /// <summary>A Slice along one axis with constant inputs (opset 10 form; rules emitting it check <see cref="RewriteContext.CanUseOpset"/>(10)).</summary>
     public static Value Slice(RewriteBuilder b, RewriteContext ctx, Value x, long axis, long start, long end)
     {
-        if (ctx.Opset < 10)
-            return b.Op("Slice", [x], [Ints("starts", start), Ints("ends", end), Ints("axes", axis)]);
+        b.RequireOpset(10);
         return b.Op("Slice", x, b.Int64s("starts", start), b.Int64s("ends", end), b.Int64s("axes", axis));
     }
 }

@@ -248,3 +248,24 @@ public sealed class ReshapeToFlatten : RewriteRule
         return RewriteMatch.Of(root, b => b.Replace(root.Outputs[0], b.Op("Flatten", [root.Input(0)], [Int("axis", 1)])));
     }
 }
+
+/// <summary>An elementwise Add of NCHW tensors as two Adds over channel halves, concatenated (each half then fits channel limits).</summary>
+public sealed class SplitAddChannels : RewriteRule
+{
+    public override string Name => "SplitAddChannels";
+    public override string Summary => "Add(a, b) on NCHW -> Concat(Add(a[:C/2], b[:C/2]), Add(a[C/2:], b[C/2:])) with channel Slices";
+    public override IReadOnlyList<string> RootOps { get; } = ["Add"];
+
+    public override RewriteMatch? Match(Node root, RewriteContext context)
+    {
+        if (root.Input(0) is not { IsConstant: false } a || root.Input(1) is not { IsConstant: false } bb || !context.CanUseOpset(10)) return null;
+        if (Nchw(a) is not { } sa || Nchw(bb) is not { } sb || !sa.SequenceEqual(sb) || sa[1] < 2) return null;
+        var half = (sa[1] + 1) / 2;
+        return RewriteMatch.Of(root, b =>
+        {
+            var lo = b.Op("Add", Emit.Slice(b, context, a, 1, 0, half), Emit.Slice(b, context, bb, 1, 0, half));
+            var hi = b.Op("Add", Emit.Slice(b, context, a, 1, half, sa[1]), Emit.Slice(b, context, bb, 1, half, sa[1]));
+            b.Replace(root.Outputs[0], b.Op("Concat", [lo, hi], [Int("axis", 1)]));
+        });
+    }
+}

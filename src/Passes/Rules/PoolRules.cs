@@ -68,3 +68,19 @@ public sealed class GlobalMaxPoolToMaxPool : RewriteRule
         return RewriteMatch.Of(root, b => b.Replace(root.Outputs[0], b.Op("MaxPool", [root.Input(0)], [Ints("kernel_shape", h, w)])));
     }
 }
+
+/// <summary>An AveragePool whose window covers the whole (unpadded) input is GlobalAveragePool.</summary>
+public sealed class AveragePoolToGlobalAveragePool : RewriteRule
+{
+    public override string Name => "AveragePoolToGlobalAveragePool";
+    public override string Summary => "AveragePool(kernel = H x W, no padding) -> GlobalAveragePool";
+    public override IReadOnlyList<string> RootOps { get; } = ["AveragePool"];
+
+    public override RewriteMatch? Match(Node root, RewriteContext context)
+    {
+        if (Nchw(root.Input(0)) is not [_, _, var h, var w] || root.GetInts("kernel_shape")?.ToArray() is not [var kh, var kw] || kh != h || kw != w) return null;
+        if (Ints(root, "pads", 4, 0).Any(p => p != 0) || root.GetString("auto_pad", "NOTSET") is not ("NOTSET" or "VALID")) return null;
+        if (!OnlyAttributes(root, "kernel_shape", "strides", "pads", "count_include_pad", "ceil_mode", "auto_pad")) return null;
+        return RewriteMatch.Of(root, b => b.Replace(root.Outputs[0], b.Op("GlobalAveragePool", root.Input(0))));
+    }
+}
