@@ -27,6 +27,10 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
 
     private readonly Dictionary<string, double> _timings = [];
 
+    /// <summary>The quantized model handed to the backend (after <see cref="Run"/>): what the emulator runs when a test
+    /// checks a backend's artifact against it bit for bit.</summary>
+    public Model? Quantized { get; private set; }
+
     public CompileReport Run()
     {
         var o = options;
@@ -95,6 +99,7 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
 
         // Emit.
         Directory.CreateDirectory(o.OutputDirectory);
+        Quantized = model;
         var artifacts = Stage("emit", () => BackendRun.Emit(backend, model, capability.Name, o.OutputDirectory, diagnostics));
 
         var report = new CompileReport
