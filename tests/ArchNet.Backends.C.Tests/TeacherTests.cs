@@ -21,8 +21,9 @@ public sealed class TeacherTests(ITestOutputHelper output)
     [Theory]
     [InlineData("fmnist_cnn", "archnet", 8, 8)]
     [InlineData("fmnist_cnn", "archnet", 4, 4)]
-    // fmnist_resnet keeps its residual Adds, which archnet lacks until distillation replaces them, and the pipeline
-    // does not yet take it to arm-ethos-u55 (symbolic batch, float bias types in the audit): reference-cpu meanwhile.
+    // fmnist_resnet on archnet needs its residual Adds retrained (distillation), which the compile does not run yet
+    // (7 nodes unsupported after legalization): arm-ethos-u55 and reference-cpu meanwhile.
+    [InlineData("fmnist_resnet", "arm-ethos-u55", 8, 8)]
     [InlineData("fmnist_resnet", "reference-cpu", 8, 8)]
     [InlineData("fmnist_resnet", "reference-cpu", 4, 4)]
     public void Teacher_CompiledForTarget_CEqualsTheEmulator_On100TestImages(string teacher, string target, int wbits, int abits)
