@@ -36,8 +36,12 @@ internal static class CompileCommand
         var edges = new Option<EdgeLayerPolicy>("--edge-layers") { Description = "First and last weight layers: Same, or EightBit.", DefaultValueFactory = _ => EdgeLayerPolicy.Same };
         var noBias = new Option<bool>("--no-bias-correction") { Description = "Skip bias correction of quantized weights." };
         var plugins = BackendsOptions.PluginDirOption();
+        var distill = new Option<DistillMode>("--distill") { Description = "Auto: retrain replacements for nodes the target rejects; Always: also blockwise QAT; Off.", DefaultValueFactory = _ => DistillMode.Auto };
+        var steps = new Option<int>("--distill-steps") { Description = "Distillation optimizer steps over all blocks.", DefaultValueFactory = _ => new CompileOptions("", "", "").DistillSteps };
+        var batch = new Option<int>("--distill-batch") { Description = "Distillation batch size.", DefaultValueFactory = _ => new CompileOptions("", "", "").DistillBatch };
+        var seed = new Option<int>("--seed") { Description = "Seed of distillation (same seed, same result).", DefaultValueFactory = _ => 0 };
         command.Arguments.Add(model);
-        foreach (var o in new Option[] { target, output, calib, eval, labels, wbits, abits, backend, fallback, method, edges, noBias, plugins })
+        foreach (var o in new Option[] { target, output, calib, eval, labels, wbits, abits, backend, fallback, method, edges, noBias, plugins, distill, steps, batch, seed })
             command.Options.Add(o);
         command.SetAction(parse =>
         {
@@ -55,6 +59,10 @@ internal static class CompileCommand
                 BiasCorrection = !parse.GetValue(noBias),
                 PluginDirectories = parse.GetValue(plugins) ?? [],
                 TargetsDirectory = TargetsCommand.Catalog().Directory,
+                Distill = parse.GetValue(distill),
+                DistillSteps = parse.GetValue(steps),
+                DistillBatch = parse.GetValue(batch),
+                Seed = parse.GetValue(seed),
             };
             var report = new CompilePipeline(options, new ConsoleDiagnostics()).Run();
             var f = report.Fidelity;

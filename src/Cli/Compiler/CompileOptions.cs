@@ -22,6 +22,15 @@ public sealed record CompileOptions(string ModelPath, string Target, string Outp
     /// keeping every intermediate, which costs memory and time).</summary>
     public int LayerFidelityItems { get; init; } = 64;
     public IReadOnlyList<string> PluginDirectories { get; init; } = [];
+    /// <summary>When to run distillation (retraining replacements for unsupported nodes; blockwise QAT).</summary>
+    public DistillMode Distill { get; init; } = DistillMode.Auto;
+    /// <summary>Distillation optimizer steps over all blocks; batch size; seed (same seed, same result).</summary>
+    public int DistillSteps { get; init; } = new ArchNet.Passes.Distillation.DistillationOptions().Steps;
+    public int DistillBatch { get; init; } = new ArchNet.Passes.Distillation.DistillationOptions().BatchSize;
+    public int Seed { get; init; }
     /// <summary>Folder of capability files; null: targets/ beside the executable, else the repo's.</summary>
     public string? TargetsDirectory { get; init; }
 }
+
+/// <summary>Auto: distill when the target rejects nodes. Always: also train a model the target runs (blockwise QAT). Off: never.</summary>
+public enum DistillMode { Auto, Always, Off }

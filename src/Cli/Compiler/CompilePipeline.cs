@@ -10,6 +10,7 @@ using ArchNet.Frontend.Data;
 using ArchNet.IR;
 using ArchNet.Passes;
 using ArchNet.Passes.Canonicalization;
+using ArchNet.Passes.Distillation;
 using ArchNet.Passes.Quantization;
 using Tensor = ArchNet.Backends.Emulation.Tensor;
 
@@ -69,14 +70,18 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
         FixBatch(model);
         var before = Stage("audit", () => Unsupported(model, capability));
         diagnostics.Info($"audit: {before.Count} node(s) unsupported by {capability.Name} before quantization");
+        // Nodes the target rejects go to distillation (replacement students trained on the calibration inputs).
+        var distilled = DistillIfNeeded(model, capability, calib, quantTarget);
 
         // Quantize.
         var summary = Stage("quantize", () => Quantizer.Run(model, CalibrationRunnerFor(model, calib, batch), quantTarget, new QuantizationOptions
         {
             Method = o.Method,
-            BiasCorrection = o.BiasCorrection,
+            // Trained weights already sit on their quantization grid: moving the biases would undo training.
+            BiasCorrection = o.BiasCorrection && distilled is null,
             EdgeLayers = o.EdgeLayers,
         }, diagnostics));
+        distilled?.Quantization?.ApplyTo(model);
         model.Graph.RemoveDeadCode();
         Verifier.Verify(model, "quantization");
 
@@ -132,9 +137,49 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
             EightBitEdgeLayers = summary.EightBitEdgeLayers,
             Method = o.Method.ToString(),
             TimingsSeconds = new SortedDictionary<string, double>(_timings),
+            Distillation = distilled is null ? null : DistillationSummary.From(distilled),
         };
         ReportWriter.Write(report, o.OutputDirectory);
         return report;
+    }
+
+    /// <summary>
+    /// Distillation (ArchNet.Passes.Distillation): when the target rejects nodes, the model is canonicalized (BN folded)
+    /// and the rejected nodes are replaced by students trained on the calibration inputs (never labels); with
+    /// <see cref="DistillMode.Always"/> a model the target already runs is also trained blockwise at its bit widths (QAT).
+    /// Checkpoints go to OUTPUT/distill, so rerunning the same command resumes.
+    /// </summary>
+    private DistillationReport? DistillIfNeeded(Model model, Capability capability, Dataset calib, QuantizationTarget quantTarget)
+    {
+        var o = options;
+        if (o.Distill == DistillMode.Off) return null;
+        if (Unsupported(model, capability).Count == 0 && o.Distill != DistillMode.Always) return null;
+        return Stage("distill", () =>
+        {
+            var context = new ArchNet.Passes.PassContext(diagnostics);
+            ArchNet.Passes.Canonicalization.Canonicalize.Run(model, context);
+            var teacher = OnnxImporter.Load(o.ModelPath);
+            ShapeInference.Run(teacher.Graph);
+            ArchNet.Passes.Canonicalization.Canonicalize.Run(teacher, new ArchNet.Passes.PassContext(SilentDiagnostics.Instance));
+            var records = ReplacementCatalog.BuildStudent(model, capability,
+                n => n.Metadata.Any(kv => kv.Key == ArchNet.Passes.Legalization.Legalizer.RetrainKey));
+            foreach (var r in records) diagnostics.Info($"retrain: {r.Node} ({r.OpType}) -> {r.Replacement}");
+            var input = model.Graph.Inputs.Where(v => !v.IsConstant).ToList();
+            if (input.Count != 1 || !calib.Arrays.TryGetValue(input[0].Name, out var items))
+                throw new ArchNetException("distillation needs a model with one input and calibration data for it");
+            var plan = new QuantizationPlan(o.WeightBits, o.ActivationBits, quantTarget.PerChannelWeights, quantTarget.Activations.Signed);
+            var distiller = new Distiller(new DistillationOptions
+            {
+                Steps = o.DistillSteps,
+                BatchSize = o.DistillBatch,
+                Seed = o.Seed,
+                CheckpointDirectory = Path.Combine(o.OutputDirectory, "distill"),
+            }, diagnostics);
+            var report = distiller.Run(teacher, model, items, plan, records);
+            model.Graph.RemoveDeadCode();
+            ShapeInference.Run(model.Graph);
+            return report;
+        });
     }
 
     private T Stage<T>(string name, Func<T> work)

@@ -51,6 +51,32 @@ public sealed record CompileReport
     [JsonPropertyName("bias_corrected_layers")] public int BiasCorrectedLayers { get; init; }
     [JsonPropertyName("eight_bit_edge_layers")] public IReadOnlyList<string> EightBitEdgeLayers { get; init; } = [];
     [JsonPropertyName("timings_s")] public required SortedDictionary<string, double> TimingsSeconds { get; init; }
+    [JsonPropertyName("distillation")] public DistillationSummary? Distillation { get; init; }
+}
+
+public sealed record DistilledBlock(
+    [property: JsonPropertyName("block")] int Block,
+    [property: JsonPropertyName("tensor")] string Tensor,
+    [property: JsonPropertyName("replacements")] IReadOnlyList<string> Replacements,
+    [property: JsonPropertyName("cosine_before")] double CosineBefore,
+    [property: JsonPropertyName("cosine_after")] double CosineAfter,
+    [property: JsonPropertyName("sqnr_db_before")] double SqnrDbBefore,
+    [property: JsonPropertyName("sqnr_db_after")] double SqnrDbAfter);
+
+/// <summary>What distillation replaced and how close each block came to the teacher (student with fake quantization).</summary>
+public sealed record DistillationSummary(
+    [property: JsonPropertyName("replacements")] IReadOnlyList<string> Replacements,
+    [property: JsonPropertyName("blocks")] IReadOnlyList<DistilledBlock> Blocks,
+    [property: JsonPropertyName("steps")] int Steps,
+    [property: JsonPropertyName("batch")] int Batch,
+    [property: JsonPropertyName("seed")] int Seed,
+    [property: JsonPropertyName("resumed_periods")] int ResumedPeriods,
+    [property: JsonPropertyName("seconds")] double Seconds)
+{
+    public static DistillationSummary From(ArchNet.Passes.Distillation.DistillationReport r) => new(
+        [.. r.Replacements.Select(x => $"{x.Node} ({x.OpType}): {x.Replacement}")],
+        [.. r.Blocks.Select(b => new DistilledBlock(b.Block, b.Tensor, b.Replacements, b.CosineBefore, b.CosineAfter, b.SqnrDbBefore, b.SqnrDbAfter))],
+        r.Steps, r.BatchSize, r.Seed, r.ResumedPeriods, r.Seconds);
 }
 
 /// <summary>Writes report.json and report.md, each through a temporary name and a rename.</summary>
@@ -97,6 +123,18 @@ public static class ReportWriter
         sb.AppendLine($"- integer semantics: {r.Semantics}");
         sb.AppendLine($"- evaluation: {r.EvaluationItems} items ({r.Evaluation})");
         sb.AppendLine();
+        if (r.Distillation is { } d)
+        {
+            sb.AppendLine($"## Distillation ({d.Steps} steps, batch {d.Batch}, seed {d.Seed}, {F(d.Seconds, "F0")} s{(d.ResumedPeriods > 0 ? $", resumed after {d.ResumedPeriods} blocks" : "")})");
+            sb.AppendLine();
+            foreach (var x in d.Replacements) sb.AppendLine($"- retrained: {x}");
+            sb.AppendLine();
+            sb.AppendLine("| block | tensor | replacements | cosine before | cosine after | SQNR before (dB) | SQNR after (dB) |");
+            sb.AppendLine("|---|---|---|---|---|---|---|");
+            foreach (var b in d.Blocks)
+                sb.AppendLine($"| {b.Block} | `{b.Tensor}` | {b.Replacements.Count} | {F(b.CosineBefore)} | {F(b.CosineAfter)} | {F(b.SqnrDbBefore, "F2")} | {F(b.SqnrDbAfter, "F2")} |");
+            sb.AppendLine();
+        }
         sb.AppendLine("## Fidelity (compiled integer model vs the original float model)");
         sb.AppendLine();
         sb.AppendLine("| top-1 agreement | cosine | SQNR (dB) |");
