@@ -86,6 +86,8 @@ public static class ReportWriter
     {
         WriteIndented = true,
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+        // A layer the integer graph reproduces exactly has an infinite SQNR; write it rather than fail the compile.
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 
     public static string ToJson(CompileReport report) => JsonSerializer.Serialize(report, Json);

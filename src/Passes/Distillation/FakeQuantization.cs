@@ -98,22 +98,33 @@ public sealed class FakeQuantizers : nn.Module
     /// <summary>When false, values pass through unchanged (the float student, for initial statistics).</summary>
     public bool Enabled { get; set; } = true;
 
-    /// <summary>Observes the float maxima of every activation group (one forward) and sets each step to max/qmax.</summary>
-    public Func<Value, Tensor, Tensor> Observer(Dictionary<Value, double> maxima) => (v, t) =>
+    /// <summary>Observes every activation group's float maximum and mean magnitude (one forward of the float student).</summary>
+    public Func<Value, Tensor, Tensor> Observer(Dictionary<Value, (double Max, double MeanAbs)> seen) => (v, t) =>
     {
         if (_group.TryGetValue(v, out var rep) && t.is_floating_point())
         {
-            var m = Lowering.TorchTensors.ToScalar(_plan.SignedActivations ? t.detach().abs().max() : t.detach().max());
-            maxima[rep] = Math.Max(maxima.GetValueOrDefault(rep, 0), m);
+            var d = t.detach();
+            var m = Lowering.TorchTensors.ToScalar(_plan.SignedActivations ? d.abs().max() : d.max());
+            var mean = Lowering.TorchTensors.ToScalar(_plan.SignedActivations ? d.abs().mean() : d.clamp_min(0).mean());
+            var old = seen.GetValueOrDefault(rep);
+            seen[rep] = (Math.Max(old.Max, m), Math.Max(old.MeanAbs, mean));
         }
         return t;
     };
 
-    public void InitialiseActivationSteps(Dictionary<Value, double> maxima)
+    /// <summary>
+    /// Each step starts at the smaller of max/qmax (no clipping) and LSQ's 2 mean|x| / sqrt(qmax): at 8 bits the
+    /// first usually wins, at 4 bits the second keeps resolution where most values are instead of at the rare peak.
+    /// </summary>
+    public void InitialiseActivationSteps(Dictionary<Value, (double Max, double MeanAbs)> seen)
     {
         using var noGrad = torch.no_grad();
         foreach (var (rep, p) in _activationSteps)
-            p.fill_(Math.Max(maxima.GetValueOrDefault(rep, 1.0), 1e-3) / _plan.ActivationQMax);
+        {
+            var (max, mean) = seen.GetValueOrDefault(rep, (1.0, 1.0));
+            var step = Math.Min(max / _plan.ActivationQMax, 2 * mean / Math.Sqrt(_plan.ActivationQMax));
+            p.fill_(Math.Max(step, 1e-4));
+        }
     }
 
     /// <summary>The transform the student module applies: weights and activations quantized, biases and the rest untouched.</summary>
