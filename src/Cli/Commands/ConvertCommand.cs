@@ -1,12 +1,16 @@
 using System.CommandLine;
 using ArchNet.Frontend;
 using ArchNet.IR;
+using ArchNet.Passes;
+using ArchNet.Passes.Canonicalization;
+using ArchNet.Passes.Legalization;
 
 namespace ArchNet.Cli.Commands;
 
 /// <summary>
-/// <c>archnetc convert MODEL -o OUT.onnx</c>: import, verify, export. Later issues put passes between import and
-/// export. OUT is written through a temporary file and a rename, so a failed run never leaves a partial file.
+/// <c>archnetc convert MODEL [--target T] -o OUT.onnx</c>: import and verify; with a target, canonicalize and legalize
+/// (exact rewrites only) and print what changed and what is left for retraining. OUT is written through a temporary
+/// file and a rename, so a failed run never leaves a partial file.
 /// </summary>
 internal static class ConvertCommand
 {
@@ -14,22 +18,78 @@ internal static class ConvertCommand
     {
         var model = new Argument<string>("MODEL") { Description = "The ONNX model to convert." };
         var output = new Option<string>("--output", "-o") { Description = "Where to write the converted model.", Required = true };
-        var command = new Command("convert", "Import an ONNX model, verify it, and write it back as ONNX.");
+        var target = new Option<string?>("--target", "-t") { Description = "Legalize for this target (name, a,b intersection, or a .json capability file)." };
+        var shapes = new Option<string[]>("--input-shape") { Description = "Static shape for an input, NAME=1,3,224,224 (symbolic dims default to 1).", AllowMultipleArgumentsPerToken = true };
+        var dumpAfter = new Option<string[]>("--dump-after") { Description = "Print the IR after the named pass ('all' for every pass).", AllowMultipleArgumentsPerToken = true };
+        var command = new Command("convert", "Import an ONNX model and write it back; with --target, rewrite it exactly into the target's operators.");
         command.Arguments.Add(model);
         command.Options.Add(output);
+        command.Options.Add(target);
+        command.Options.Add(shapes);
+        command.Options.Add(dumpAfter);
         command.SetAction(parse =>
         {
             var source = parse.GetValue(model)!;
-            var target = parse.GetValue(output)!;
-            if (Path.GetFullPath(source) == Path.GetFullPath(target))
-                throw new ArchNetException($"{target}: the output would overwrite the input model; choose another path");
+            var destination = parse.GetValue(output)!;
+            if (Path.GetFullPath(source) == Path.GetFullPath(destination))
+                throw new ArchNetException($"{destination}: the output would overwrite the input model; choose another path");
             var imported = OnnxImporter.Load(source);
             Verifier.Verify(imported, "import");
-            OnnxExporter.Save(imported, target);
+            if (parse.GetValue(target) is { } spec)
+                Legalize(imported, spec, parse.GetValue(shapes) ?? [], parse.GetValue(dumpAfter) ?? []);
+            OnnxExporter.Save(imported, destination);
             var nodes = imported.Graph.SelfAndSubgraphs().Sum(g => g.Nodes.Count);
-            Console.Out.WriteLine($"wrote {target} ({nodes} nodes, {new FileInfo(target).Length:N0} bytes)");
+            Console.Out.WriteLine($"wrote {destination} ({nodes} nodes, {new FileInfo(destination).Length:N0} bytes)");
             return ExitCodes.Ok;
         });
         return command;
+    }
+
+    private static void Legalize(Model model, string spec, string[] shapes, string[] dumpAfter)
+    {
+        var capability = TargetsCommand.Catalog().Resolve(spec);
+        InputShapes.Fix(model, ParseShapes(shapes));
+        var legalize = new LegalizePass(capability);
+        var manager = new PassManager([.. Canonicalize.Passes(), legalize, new DeadCodeElimination()])
+        {
+            DumpAfter = (pass, text) => Console.Out.Write($"--- IR after {pass} ---\n{text}"),
+        };
+        foreach (var p in dumpAfter) manager.DumpAfterPasses.Add(p);
+        var context = new PassContext(new ConsoleDiagnostics());
+        var results = manager.Run(model, context);
+        var report = legalize.Report!;
+
+        Console.Out.WriteLine($"target {capability.Name}: unsupported nodes {report.UnsupportedBefore} -> {report.UnsupportedAfter} (element types are left to quantization)");
+        foreach (var r in results)
+            Console.Out.WriteLine($"  pass {r.Pass,-18} {r.Changes,5} changes  {r.Elapsed.TotalMilliseconds,8:F1} ms");
+        foreach (var group in context.Rewrites.GroupBy(r => (r.Pass, r.Rule)).OrderBy(g => g.Key.Pass).ThenByDescending(g => g.Count()).ThenBy(g => g.Key.Rule))
+            Console.Out.WriteLine($"  {group.Key.Pass}: {group.Key.Rule} x{group.Count()}");
+        if (report.Retrain.Count == 0)
+        {
+            Console.Out.WriteLine("nothing left for retraining: every node runs on the target");
+            return;
+        }
+        Console.Out.WriteLine($"left for retraining ({report.Retrain.Count} nodes, marked '{Legalizer.RetrainKey}'):");
+        foreach (var r in report.Retrain)
+            Console.Out.WriteLine($"  {r.Node} ({r.OpType}): {string.Join("; ", r.Violations)}");
+    }
+
+    private static Dictionary<string, long[]> ParseShapes(string[] specs)
+    {
+        var result = new Dictionary<string, long[]>(StringComparer.Ordinal);
+        foreach (var spec in specs)
+        {
+            var eq = spec.LastIndexOf('=');
+            if (eq <= 0) throw new ArchNetException($"--input-shape '{spec}': expected NAME=D1,D2,...");
+            try
+            {
+                result[spec[..eq]] = [.. spec[(eq + 1)..].Split(',').Select(d => long.Parse(d.Trim(), System.Globalization.CultureInfo.InvariantCulture))];
+            }
+            catch (FormatException)
+            {
+                throw new ArchNetException($"--input-shape '{spec}': dimensions must be integers, e.g. x=1,3,224,224");
+            }
+        }
+        return result;
     }
 }
