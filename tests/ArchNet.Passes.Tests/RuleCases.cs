@@ -216,6 +216,14 @@ public static class RuleCases
         new("SplitGroupedConvChannels",
             () => M(b => b.Output(Conv(b, b.Input("x", 1, 6, 5, 5), 6, 6, 5, pad: 2, group: 3))),
             () => M(b => b.Output(Conv(b, b.Input("x", 1, 6, 5, 5), 6, 6, 5, pad: 2)))),
+        new("CentreConvKernel",
+            () => M(b =>
+            {
+                // TensorFlow SAME padding at stride 2: one row and column more at the end.
+                var x = b.Input("x", 1, 4, 8, 8);
+                b.Output(b.Op("Conv", [x, b.Random([4, 1, 3, 3]), b.Random([4])], Ints("kernel_shape", 3, 3), Ints("strides", 2, 2), Ints("pads", 0, 0, 1, 1), Int("group", 4)));
+            }),
+            () => M(b => b.Output(Conv(b, b.Input("x", 1, 4, 8, 8), 4, 4, 3, stride: 2, pad: 1)))),
         new("FoldPadIntoConv",
             () => M(b => b.Output(Conv(b, b.Op("Pad", b.Input("x", 1, 3, 6, 6), b.Ints(0, 0, 1, 2, 0, 0, 1, 2)), 4, 3, 3))),
             () => M(b => b.Output(Conv(b, b.Op("Pad", [b.Input("x", 1, 3, 6, 6), b.Ints(0, 0, 1, 2, 0, 0, 1, 2)], IR.Attribute.String("mode", "reflect")), 4, 3, 3))),

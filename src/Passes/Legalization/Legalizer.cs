@@ -98,9 +98,27 @@ public sealed class Legalizer(ISupportOracle oracle, IEnumerable<RewriteRule>? r
         }
     }
 
+    // Searches that found nothing, by node signature, with the shallowest depth they failed at: a node of the same
+    // structure fails again at that depth or deeper. Keeps the search linear on models with many alike nodes.
+    private readonly Dictionary<string, int> _failed = new(StringComparer.Ordinal);
+
+    private static string Signature(Node n) =>
+        $"{n.Domain}:{n.OpType}|{string.Join(",", n.Attributes.Values.Select(a => a.Name + "=" + a.ValueText()))}|" +
+        string.Join(",", n.Inputs.Select(v => v is null ? "_" : $"{v.Type}{(v.IsConstant ? "c" : "")}{v.Producer?.OpType}")) + "|" +
+        string.Join(",", n.Outputs.Select(o => $"{o.Type}{o.Uses.Count}"));
+
     private Plan? BestPlan(Node node, RewriteContext context, NameScope names, int depth)
     {
         if (depth >= MaxDepth || !_byRoot.TryGetValue(GreedyRewritePass.RootKey(node), out var candidates)) return null;
+        var signature = Signature(node);
+        if (_failed.TryGetValue(signature, out var failedAt) && depth >= failedAt) return null;
+        var found = BestPlanUncached(node, candidates, context, names, depth);
+        if (found is null) _failed[signature] = Math.Min(depth, _failed.GetValueOrDefault(signature, int.MaxValue));
+        return found;
+    }
+
+    private Plan? BestPlanUncached(Node node, List<(RewriteRule Rule, int Order)> candidates, RewriteContext context, NameScope names, int depth)
+    {
         // First rank every candidate (discarding each trial so that none affects the next), then build the winner.
         (RewriteRule Rule, double Cost)? best = null;
         foreach (var (rule, _) in candidates)

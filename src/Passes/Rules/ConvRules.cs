@@ -259,3 +259,34 @@ public sealed class SplitGroupedConvChannels : RewriteRule
         });
     }
 }
+
+/// <summary>
+/// A Conv with asymmetric padding (TensorFlow's SAME at stride 2 gives [0,0,1,1] or [1,1,2,2]) equals a Conv whose
+/// kernel is embedded, off centre, in a larger odd kernel padded equally on every side: the added taps are zero, and
+/// the output size is unchanged.
+/// </summary>
+public sealed class CentreConvKernel : RewriteRule
+{
+    public override string Name => "CentreConvKernel";
+    public override string Summary => "Conv(KxK, asymmetric pads) -> Conv((2R+1)x(2R+1), pads R) with the taps placed off centre and zeros elsewhere";
+    public override IReadOnlyList<string> RootOps { get; } = ["Conv"];
+
+    public override RewriteMatch? Match(Node root, RewriteContext context)
+    {
+        if (Conv2d.Of(root) is not { } c || c.Dilated || root.Outputs[0].Shape?.ToArray() is not { } ys) return null;
+        long pt = c.Pads[0], pl = c.Pads[1];
+        if (pt == c.Pads[2] && pl == c.Pads[3]) return null; // already symmetric
+        // Taps read rows s*o + i - pt, i in [0, KH): offsets from -pt to KH-1-pt.
+        long ry = Math.Max(pt, c.KH - 1 - pt), rx = Math.Max(pl, c.KW - 1 - pl);
+        long kh = 2 * ry + 1, kw = 2 * rx + 1;
+        if (ys[2] != (c.XShape[2] + 2 * ry - kh) / c.Strides[0] + 1 || ys[3] != (c.XShape[3] + 2 * rx - kw) / c.Strides[1] + 1) return null;
+        var w = new float[c.M * c.CPerGroup * kh * kw];
+        for (var o = 0; o < c.M; o++)
+            for (var ch = 0; ch < c.CPerGroup; ch++)
+                for (var i = 0; i < c.KH; i++)
+                    for (var j = 0; j < c.KW; j++)
+                        w[((o * c.CPerGroup + ch) * kh + (i - pt + ry)) * kw + (j - pl + rx)] = c.Weight(o, ch, i, j);
+        return RewriteMatch.Of(root, b => b.Replace(root.Outputs[0],
+            Emit.Conv(b, c.X, w, [c.M, c.CPerGroup, kh, kw], c.HasBias ? c.Bias : null, c.Strides, [ry, rx, ry, rx], c.Group)));
+    }
+}
