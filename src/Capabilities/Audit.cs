@@ -17,7 +17,7 @@ public sealed record UnsupportedGroup(
     ImmutableArray<string> ConstraintIds,
     int NodeCount,
     long Macs,
-    double MacShare,
+    double? MacShare,
     string Remedy,
     RemedyKind RemedyKind,
     string RemedySummary,
@@ -35,7 +35,8 @@ public sealed record TargetAudit(
     ImmutableArray<UnsupportedGroup> Unsupported)
 {
     public double NodeShare => TotalNodes == 0 ? 1 : (double)SupportedNodes / TotalNodes;
-    public double MacShare => TotalMacs == 0 ? 1 : (double)SupportedMacs / TotalMacs;
+    /// <summary>Null when the model's MACs are unknown (symbolic shapes: bind them with <see cref="SymbolicDims"/>).</summary>
+    public double? MacShare => TotalMacs == 0 ? null : (double)SupportedMacs / TotalMacs;
 }
 
 /// <summary>
@@ -57,7 +58,9 @@ public sealed record AuditReport(string Model, int TotalNodes, long TotalMacs, i
         var audits = targets.Select(t => AuditTarget(t, false)).ToList();
         if (withIntersection && targets.Count > 1)
             audits.Add(AuditTarget(CapabilityIntersection.Of(targets), true));
-        return new AuditReport(name, nodes.Count, totalMacs, macs.Count(m => m is null), [.. audits]);
+        // The registry answers null both for "shape unknown" and for ops it has no MAC model for; only the first is unknown.
+        var unknown = nodes.Where((n, i) => macs[i] is null && n.Outputs.Any(o => !o.IsAbsent && o.Shape?.IsStatic != true)).Count();
+        return new AuditReport(name, nodes.Count, totalMacs, unknown, [.. audits]);
 
         TargetAudit AuditTarget(Capability target, bool isIntersection)
         {
@@ -85,7 +88,7 @@ public sealed record AuditReport(string Model, int TotalNodes, long TotalMacs, i
                     var remedy = remedies.Find(first.Node, target, first.Result.Violations);
                     var groupMacs = g.Sum(f => f.Macs);
                     return new UnsupportedGroup(first.Node.OpType, reason, ids, g.Count(), groupMacs,
-                        totalMacs == 0 ? 0 : (double)groupMacs / totalMacs, remedy.Name, remedy.Kind, remedy.Summary,
+                        totalMacs == 0 ? null : (double)groupMacs / totalMacs, remedy.Name, remedy.Kind, remedy.Summary,
                         [.. g.Select(f => new UnsupportedNode(f.Node.DisplayName, f.Macs, f.Result.Violations))]);
                 })
                 .OrderByDescending(g => g.Macs).ThenByDescending(g => g.NodeCount)
@@ -123,7 +126,7 @@ public sealed record AuditReport(string Model, int TotalNodes, long TotalMacs, i
                 nodeShare = Math.Round(t.NodeShare, 6),
                 supportedMacs = t.SupportedMacs,
                 totalMacs = t.TotalMacs,
-                macShare = Math.Round(t.MacShare, 6),
+                macShare = t.MacShare is { } ts ? Math.Round(ts, 6) : (double?)null,
                 estimatedMilliseconds = t.EstimatedMilliseconds is { } ms ? Math.Round(ms, 6) : (double?)null,
                 unsupported = t.Unsupported.Select(g => new
                 {
@@ -132,7 +135,7 @@ public sealed record AuditReport(string Model, int TotalNodes, long TotalMacs, i
                     constraintIds = g.ConstraintIds,
                     nodeCount = g.NodeCount,
                     macs = g.Macs,
-                    macShare = Math.Round(g.MacShare, 6),
+                    macShare = g.MacShare is { } gs ? Math.Round(gs, 6) : (double?)null,
                     remedy = g.Remedy,
                     remedyKind = g.RemedyKind,
                     remedySummary = g.RemedySummary,
@@ -155,7 +158,7 @@ public sealed record AuditReport(string Model, int TotalNodes, long TotalMacs, i
         void Line(string s = "") => sb.Append(s).Append('\n');
         Line($"# Audit of {Model}");
         Line();
-        Line($"{TotalNodes} nodes, {Macs(TotalMacs)} MACs" + (NodesWithUnknownMacs > 0 ? $" ({NodesWithUnknownMacs} nodes with unknown MACs counted as 0)" : "") + ".");
+        Line($"{TotalNodes} nodes, {Macs(TotalMacs)} MACs" + (NodesWithUnknownMacs > 0 ? $" ({NodesWithUnknownMacs} nodes with unknown MACs counted as 0: bind symbolic dimensions with --dim)" : "") + ".");
         Line();
         Line("| target | nodes that run | MACs that run | est. time |");
         Line("| --- | --- | --- | --- |");
@@ -188,7 +191,7 @@ public sealed record AuditReport(string Model, int TotalNodes, long TotalMacs, i
     {
         var sb = new StringBuilder();
         void Line(string s = "") => sb.Append(s).Append('\n');
-        Line($"{Model}: {TotalNodes} nodes, {Macs(TotalMacs)} MACs");
+        Line($"{Model}: {TotalNodes} nodes, {Macs(TotalMacs)} MACs" + (NodesWithUnknownMacs > 0 ? $" ({NodesWithUnknownMacs} nodes with unknown MACs: bind symbolic dimensions with --dim)" : ""));
         foreach (var t in Targets)
         {
             Line();
@@ -210,7 +213,7 @@ public sealed record AuditReport(string Model, int TotalNodes, long TotalMacs, i
         return sb.ToString();
     }
 
-    internal static string Pct(double share) => (share * 100).ToString("F1", CultureInfo.InvariantCulture) + "%";
+    internal static string Pct(double? share) => share is { } s ? (s * 100).ToString("F1", CultureInfo.InvariantCulture) + "%" : "n/a";
     internal static string Macs(long macs) => macs.ToString("N0", CultureInfo.InvariantCulture);
     private static string Escape(string s) => s.Replace("|", "\\|");
 }
@@ -222,11 +225,13 @@ public static class AuditMatrix
     {
         var columns = Columns(reports);
         var sb = new StringBuilder();
-        sb.Append("| model | ").Append(string.Join(" | ", columns.Select(c => c.Intersection ? $"{c.Name} (all)" : c.Name))).Append(" |\n");
+        sb.Append("| model | ").Append(string.Join(" | ", columns.Select(c => c.Intersection ? "intersection" : c.Name))).Append(" |\n");
         sb.Append("| --- |").Append(string.Concat(columns.Select(_ => " --- |"))).Append('\n');
         foreach (var r in reports)
             sb.Append("| ").Append(r.Model).Append(" | ").Append(string.Join(" | ", columns.Select(c => Cell(r, c.Name)))).Append(" |\n");
-        sb.Append("\nCells: share of nodes that run / share of MACs that run.\n");
+        sb.Append("\nCells: share of nodes that run / share of MACs that run (n/a: MACs unknown).");
+        if (columns.FirstOrDefault(c => c.Intersection) is { Name: { } both }) sb.Append(" intersection = ").Append(both).Append('.');
+        sb.Append('\n');
         return sb.ToString();
     }
 

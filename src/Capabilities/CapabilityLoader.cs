@@ -1,7 +1,7 @@
 using System.Collections.Immutable;
 using System.Globalization;
 using System.Text.RegularExpressions;
-using ArchNet.Capabilities.Json;
+using ArchNet.Capabilities.Parsing;
 using ArchNet.IR;
 
 namespace ArchNet.Capabilities;

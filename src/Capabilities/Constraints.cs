@@ -91,7 +91,9 @@ public sealed record ElementTypesConstraint(TensorRef Tensor, ImmutableArray<Ele
             }
             if (Allowed.Contains(t)) continue;
             if (t.IsFloatingPoint() && Allowed.Any(numerics.Quantizes)) continue;
-            return Fail($"{name} {t.ShortName()}", LimitText);
+            // Say when the float cannot become any allowed integer: usually intersected chips with no common numerics.
+            var why = t.IsFloatingPoint() && Allowed.Any(a => a.IsInteger()) ? " (the numerics quantize to none of the allowed types)" : "";
+            return Fail($"{name} {t.ShortName()}{why}", LimitText);
         }
         return null;
     }

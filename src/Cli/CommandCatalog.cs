@@ -12,5 +12,6 @@ internal static class CommandCatalog
         yield return Commands.BackendsCommand.Create();
         yield return Commands.TargetsCommand.Create();
         yield return Commands.CompileCommand.Create();
+        yield return Commands.AuditCommand.Create();
     }
 }

@@ -3,7 +3,7 @@ using System.Text;
 using System.Text.Json;
 using ArchNet.IR;
 
-namespace ArchNet.Capabilities.Json;
+namespace ArchNet.Capabilities.Parsing;
 
 /// <summary>Where a JSON token starts in its file, 1-based, for <c>file:line:col</c> messages.</summary>
 public readonly record struct SourcePosition(string File, int Line, int Column)
