@@ -60,6 +60,11 @@ public sealed class OnnxImporter
         {
             throw new ArchNetException($"{path}: file not found", inner: e);
         }
+        catch (Exception e) when ((e is IOException or UnauthorizedAccessException) && Directory.Exists(path))
+        {
+            // The runtime says "access denied" for a folder, which sends the user after permissions.
+            throw new ArchNetException($"{path}: is a folder, not an ONNX model file", inner: e);
+        }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new ArchNetException($"{path}: cannot read: {OneLine(e.Message)}", inner: e);
