@@ -36,6 +36,9 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
     {
         var o = options;
         if (!File.Exists(o.ModelPath)) throw new ArchNetException($"model file '{o.ModelPath}' does not exist");
+        // Found now, not after minutes of calibration, when the artifacts are written.
+        if (File.Exists(o.OutputDirectory))
+            throw new ArchNetException($"output folder '{o.OutputDirectory}' is an existing file; give -o a folder");
 
         // Import.
         var model = Stage("import", () => OnnxImporter.Load(o.ModelPath));
