@@ -1,0 +1,106 @@
+using System.Text.Json;
+using ArchNet.IR;
+using ArchNet.Testing;
+
+namespace ArchNet.Cli.Tests;
+
+/// <summary>The informational verbs (inspect, targets, backends, --help) as a user meets them.</summary>
+public sealed class CommandTests : IDisposable
+{
+    private readonly Scratch _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    [Fact]
+    public void InspectJson_IsValidJson_WithTheDocumentedFields()
+    {
+        var model = Models.TinyClassifier(_dir.File("tiny.onnx"));
+        var r = Archnetc.Run(_dir.Path, "inspect", model, "--json");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        using var doc = JsonDocument.Parse(r.Stdout);
+        var root = doc.RootElement;
+        foreach (var field in new[] { "model", "irVersion", "opsets", "producer", "inputs", "outputs", "nodes", "parameters", "parameterBytes",
+                     "macs", "nodesWithUnknownMacs", "symbolsTakenAsOne", "ops", "unknownDomainOps", "opsWithoutSchema" })
+            Assert.True(root.TryGetProperty(field, out _), $"inspect --json lacks '{field}':\n{r.Stdout}");
+        Assert.Equal(5, root.GetProperty("nodes").GetInt32());
+        Assert.Equal(4 * 9 + 4 + 10 * 4 + 10, root.GetProperty("parameters").GetInt64());
+        var ops = root.GetProperty("ops").EnumerateArray().Select(o => o.GetProperty("op").GetString()).Order().ToList();
+        Assert.Equal(["Conv", "Flatten", "Gemm", "GlobalAveragePool", "Relu"], ops);
+        Assert.True(root.GetProperty("macs").GetInt64() > 0);
+    }
+
+    [Fact]
+    public void Inspect_Text_NamesInputOutputAndOps()
+    {
+        var model = Models.TinyClassifier(_dir.File("tiny.onnx"));
+        var r = Archnetc.Run(_dir.Path, "inspect", model);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("input ", r.Stdout);
+        Assert.Contains("Conv", r.Stdout);
+        Assert.Equal("", r.Stderr);
+    }
+
+    [Fact]
+    public void Targets_ListsAtLeastEightTargets_IncludingArchnetAndReferenceCpu()
+    {
+        var r = Archnetc.Run(_dir.Path, "targets");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        var names = r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1).Select(l => l.Split(' ')[0]).ToList();
+        Assert.True(names.Count >= 8, r.Stdout);
+        Assert.Contains("archnet", names);
+        Assert.Contains("reference-cpu", names);
+    }
+
+    [Fact]
+    public void TargetsShowArchnet_EqualsTheShippedDocument()
+    {
+        var r = Archnetc.Run(_dir.Path, "targets", "show", "archnet");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        var shipped = File.ReadAllText(Path.Combine(TestData.RepoRoot, "docs", "targets", "archnet.md"));
+        Assert.Equal(shipped.ReplaceLineEndings("\n"), r.Stdout.ReplaceLineEndings("\n"));
+    }
+
+    [Fact]
+    public void TargetsShow_UnknownName_FailsWithOneLine_ExitTwo()
+    {
+        var r = Archnetc.Run(_dir.Path, "targets", "show", "no-such-chip");
+        Assert.True(r.ExitCode == ExitCodes.BadInput, r.ToString());
+        Assert.Single(r.StderrLines);
+        Assert.Contains("no-such-chip", r.Stderr);
+        Assert.DoesNotContain("   at ", r.Stderr);
+    }
+
+    [Fact]
+    public void Backends_ListsOnnxAndC_AsBuiltIns()
+    {
+        var r = Archnetc.Run(_dir.Path, "backends");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        var rows = r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1)
+            .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)).ToList();
+        Assert.Contains(rows, c => c[0] == "onnx" && c[1] == "built-in");
+        Assert.Contains(rows, c => c[0] == "c" && c[1] == "built-in");
+    }
+
+    public static TheoryData<string> Verbs => ["inspect", "convert", "targets", "backends", "compile"];
+
+    [Theory]
+    [MemberData(nameof(Verbs))]
+    public void Help_OfEveryVerb_PrintsUsage_ExitZero(string verb)
+    {
+        var r = Archnetc.Run(_dir.Path, verb, "--help");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("Usage:", r.Stdout);
+        Assert.Contains(verb, r.Stdout);
+        Assert.Equal("", r.Stderr);
+    }
+
+    [Fact]
+    public void Help_OfTheRootCommand_ListsTheVerbs()
+    {
+        var r = Archnetc.Run(_dir.Path, "--help");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        foreach (var verb in new[] { "inspect", "convert", "targets", "backends", "compile" })
+            Assert.Contains(verb, r.Stdout);
+        Assert.Contains("--target", r.Stdout);
+    }
+}
