@@ -50,11 +50,13 @@ public sealed class FakeQuantizers : nn.Module
             if (plan.PerChannelWeights)
             {
                 var reduce = Enumerable.Range(0, (int)t.dim()).Where(d => d != axis).Select(d => (long)d).ToArray();
-                init = abs.mean(reduce, keepdim: true);
+                init = abs.amax(reduce, keepdim: true);
             }
-            else init = abs.mean();
-            // LSQ's initial step: 2 mean|w| / sqrt(qmax).
-            var p = new Parameter((init * 2.0 / Math.Sqrt(plan.WeightQMax)).clamp_min(1e-8).detach().clone(), requires_grad: true);
+            else init = abs.max();
+            // max|w| / qmax: nothing clips at the start. LSQ's 2 mean|w|/sqrt(qmax) clips the single large tap of the
+            // replacements' centre-tap and Dirac kernels (e.g. 1 -> 0.04 for the residual's identity conv), which
+            // zeroes whole blocks before training can start.
+            var p = new Parameter((init / (double)plan.WeightQMax).clamp_min(1e-8).detach().clone(), requires_grad: true);
             p.DetachFromDisposeScope();
             register_parameter($"w{index++}", p);
             _weightSteps[w] = p;
