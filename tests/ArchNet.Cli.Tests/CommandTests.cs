@@ -81,7 +81,7 @@ public sealed class CommandTests : IDisposable
         Assert.Contains(rows, c => c[0] == "c" && c[1] == "built-in");
     }
 
-    public static TheoryData<string> Verbs => ["inspect", "convert", "targets", "backends", "compile"];
+    public static TheoryData<string> Verbs => ["inspect", "convert", "targets", "backends", "compile", "audit"];
 
     [Theory]
     [MemberData(nameof(Verbs))]
@@ -99,7 +99,7 @@ public sealed class CommandTests : IDisposable
     {
         var r = Archnetc.Run(_dir.Path, "--help");
         Assert.True(r.ExitCode == 0, r.ToString());
-        foreach (var verb in new[] { "inspect", "convert", "targets", "backends", "compile" })
+        foreach (var verb in new[] { "inspect", "convert", "targets", "backends", "compile", "audit" })
             Assert.Contains(verb, r.Stdout);
         Assert.Contains("--target", r.Stdout);
     }
