@@ -11,6 +11,7 @@ using ArchNet.IR;
 using ArchNet.Passes;
 using ArchNet.Passes.Canonicalization;
 using ArchNet.Passes.Distillation;
+using ArchNet.Passes.Legalization;
 using ArchNet.Passes.Quantization;
 using Tensor = ArchNet.Backends.Emulation.Tensor;
 
@@ -71,13 +72,25 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
         var batch = BatchSize(model);
         Stage("canonicalize", () => Canonicalize.Run(model, new PassContext(diagnostics)));
         FixBatch(model);
+        var provisional = CapabilityOracle.MarkBiasesInt32(model);
         var before = Stage("audit", () => Unsupported(model, capability));
-        diagnostics.Info($"audit: {before.Count} node(s) unsupported by {capability.Name} before quantization");
-        // Nodes the target rejects go to distillation (replacement students trained on the calibration inputs).
+        diagnostics.Info($"audit: {before.Count} node(s) unsupported by {capability.Name} before legalization");
+        var legalization = before.Count == 0 ? null : Stage("legalize", () =>
+            new Legalizer(new CapabilityOracle(capability)).Run(model, new PassContext(diagnostics)));
+        if (legalization is not null)
+        {
+            diagnostics.Info($"legalize: {legalization.Rewrites.Count} rewrite(s), {legalization.UnsupportedAfter} node(s) still unsupported" +
+                (legalization.Retrain.Count > 0 ? $", {legalization.Retrain.Count} left for retraining" : ""));
+            ShapeInference.Run(model.Graph);
+        }
+        // Nodes the target still rejects (marked for retraining by legalization) go to distillation.
         var distilled = DistillIfNeeded(model, capability, calib, quantTarget);
+        foreach (var b in provisional) if (b.Quant is { Bits: 32, Scales.Length: 1 } q && q.Scales[0] == 1f) b.Quant = null;
 
-        // Quantize.
-        var summary = Stage("quantize", () => Quantizer.Run(model, CalibrationRunnerFor(model, calib, batch), quantTarget, new QuantizationOptions
+        // Quantize. Statistics come from ONNX Runtime running this (canonical, legal) float graph with every
+        // intermediate exposed: much faster than the emulator's float mode on large models, and the same values.
+        var floatGraph = OnnxExporter.ToBytes(model);
+        var summary = Stage("quantize", () => Quantizer.Run(model, CalibrationRunnerFor(model, floatGraph, calib), quantTarget, new QuantizationOptions
         {
             Method = o.Method,
             // Trained weights already sit on their quantization grid: moving the biases would undo training.
@@ -103,7 +116,7 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
         }
 
         // Fidelity on the evaluation data: ORT on the original model vs the emulator's integer result.
-        var fidelity = Stage("fidelity", () => MeasureFidelity(model, eval, labels, batch));
+        var fidelity = Stage("fidelity", () => MeasureFidelity(model, floatGraph, eval, labels, batch));
 
         // Emit.
         Directory.CreateDirectory(o.OutputDirectory);
@@ -124,6 +137,7 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
             EvaluationItems = eval.Count,
             LowConfidence = calib.LowConfidence || eval.LowConfidence,
             UnsupportedNodesBefore = before.Count,
+            Rewrites = legalization is null ? [] : [.. legalization.Rewrites.Select(r => $"{r.Rule} at {r.Node} ({r.OpType})")],
             UnsupportedNodesAfter = o.AllowHostFallback ? 0 : unsupported.Count,
             HostFallbackNodes = [.. unsupported.Select(u => $"{u.Node} ({u.OpType}): {u.Reason}")],
             HostFloatOps = fidelity.HostFloatNodes,
@@ -235,30 +249,37 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
         }
     }
 
-    private CalibrationRunner CalibrationRunnerFor(Model model, Dataset data, int batch)
+    private CalibrationRunner CalibrationRunnerFor(Model model, byte[] floatGraph, Dataset data) => (wanted, observe) =>
     {
-        return (wanted, observe) =>
+        var values = model.Graph.DefinedValues().Where(wanted).ToDictionary(v => v.Name);
+        var graphInputs = model.Graph.Inputs.Select(i => i.Name).ToHashSet();
+        using var ort = new ReferenceRunner(floatGraph, values.Keys.Where(n => !graphInputs.Contains(n)).Order(StringComparer.Ordinal));
+        using var progress = diagnostics.BeginProgress("calibrate", data.Count);
+        foreach (var (_, count, inputs) in ItemSlices(data, ItemsPerRun(model)))
         {
-            var emulator = new Emulator(model, EmulatorMode.Float);
-            var values = model.Graph.DefinedValues().Where(wanted).ToDictionary(v => v.Name);
-            using var progress = diagnostics.BeginProgress("calibrate", data.Count);
-            foreach (var (_, count, inputs) in Batches(data, batch))
-            {
-                var run = emulator.Run(inputs, wanted);
-                foreach (var (name, t) in run.Values)
-                    if (values.TryGetValue(name, out var v) && t.Floats is not null) observe(v, t.Floats, t.Shape);
-                progress.Advance(count);
-            }
-        };
+            foreach (var (name, t) in ort.Run(inputs).Concat(inputs.Where(kv => values.ContainsKey(kv.Key))))
+                if (values.TryGetValue(name, out var v) && t.ElementType == ElementType.Float)
+                    observe(v, t.ToFloats(), [.. t.Dims.Select(d => (int)d)]);
+            progress.Advance(count);
+        }
+    };
+
+    /// <summary>Items per ORT run of the static-shape graph: its batch dimension.</summary>
+    private static int ItemsPerRun(Model model) =>
+        model.Graph.Inputs.Where(i => !i.IsConstant).Select(i => i.Shape is { Rank: > 0 } s && s[0].Value is { } b ? (int)b : 1).DefaultIfEmpty(1).Min();
+
+    private static IEnumerable<(int Start, int Count, Dictionary<string, TensorData> Inputs)> ItemSlices(Dataset data, int batch)
+    {
+        for (var start = 0; start + batch <= data.Count; start += batch)
+            yield return (start, batch, data.Arrays.ToDictionary(kv => kv.Key, kv => DataLoader.Slice(kv.Value, start, batch)));
     }
 
     private sealed record FidelityResult(FidelityFigures Overall, AccuracyFigures? Accuracy, List<LayerFidelity> Layers,
         int LayerItems, List<string> HostFloatNodes);
 
-    private FidelityResult MeasureFidelity(Model model, Dataset eval, long[]? labels, int batch)
+    private FidelityResult MeasureFidelity(Model model, byte[] floatGraph, Dataset eval, long[]? labels, int batch)
     {
         var integer = new Emulator(model, EmulatorMode.Integer);
-        var floatEmu = new Emulator(model, EmulatorMode.Float);
         using var reference = ReferenceRunner.FromFile(options.ModelPath);
         var outputs = model.Graph.Outputs.Select(v => v.Name).ToList();
         var overall = outputs.ToDictionary(n => n, _ => new Agreement());
@@ -268,6 +289,8 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
         var layerValues = model.Graph.Nodes.SelectMany(n => n.Outputs)
             .Where(v => v.Quant is not null && !(v.Uses.Count == 1 && v.Uses[0].Node.OpType is "Relu" or "Clip" && v.Uses[0].Node.Outputs[0].Quant == v.Quant))
             .ToHashSet();
+        using var layerReference = new ReferenceRunner(floatGraph, layerValues.Select(v => v.Name).Order(StringComparer.Ordinal));
+        var perRun = ItemsPerRun(model);
         var layerItems = 0;
         using var progress = diagnostics.BeginProgress("evaluate", eval.Count);
         foreach (var (start, count, inputs) in Batches(eval, batch))
@@ -288,12 +311,22 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
             }
             if (perLayer)
             {
-                var f = floatEmu.Run(inputs, layerValues.Contains);
+                // The float reference of each layer: ORT on the float graph, item by item (its batch is static).
+                var floats = new Dictionary<string, List<float>>(StringComparer.Ordinal);
+                for (var i = 0; i + perRun <= count; i += perRun)
+                    foreach (var (name, t) in layerReference.Run(eval.Arrays.ToDictionary(kv => kv.Key, kv => DataLoader.Slice(kv.Value, start + i, perRun))))
+                        if (t.ElementType == ElementType.Float)
+                        {
+                            if (!floats.TryGetValue(name, out var list)) floats[name] = list = [];
+                            list.AddRange(t.ToFloats());
+                        }
                 foreach (var (name, t) in q.Values)
                 {
-                    if (!f.Values.TryGetValue(name, out var ft) || ft.Floats is null) continue;
+                    if (!floats.TryGetValue(name, out var ft)) continue;
+                    var real = t.ToReal();
+                    if (ft.Count != real.Length) continue;
                     if (!layers.TryGetValue(name, out var agreement)) layers[name] = agreement = new Agreement();
-                    agreement.Add(ft.Floats, t.ToReal());
+                    agreement.Add(ft.ToArray(), real);
                 }
                 layerItems += count;
             }

@@ -36,6 +36,7 @@ public sealed record CompileReport
     [JsonPropertyName("evaluation_items")] public int EvaluationItems { get; init; }
     [JsonPropertyName("low_confidence")] public bool LowConfidence { get; init; }
     [JsonPropertyName("unsupported_nodes_before")] public int UnsupportedNodesBefore { get; init; }
+    [JsonPropertyName("rewrites")] public IReadOnlyList<string> Rewrites { get; init; } = [];
     [JsonPropertyName("unsupported_nodes_after")] public int UnsupportedNodesAfter { get; init; }
     [JsonPropertyName("host_fallback_nodes")] public IReadOnlyList<string> HostFallbackNodes { get; init; } = [];
     [JsonPropertyName("host_float_ops")] public IReadOnlyList<string> HostFloatOps { get; init; } = [];
@@ -124,6 +125,7 @@ public static class ReportWriter
         sb.AppendLine($"- weights {r.WeightBits} bits, activations {r.ActivationBits} bits; calibration {r.Method} on {r.CalibrationItems} items ({r.Calibration})");
         sb.AppendLine($"- integer semantics: {r.Semantics}");
         sb.AppendLine($"- evaluation: {r.EvaluationItems} items ({r.Evaluation})");
+        sb.AppendLine($"- legalization: {r.UnsupportedNodesBefore} node(s) unsupported before, {r.Rewrites.Count} rewrite(s), {r.UnsupportedNodesAfter} unsupported after");
         sb.AppendLine();
         if (r.Distillation is { } d)
         {
