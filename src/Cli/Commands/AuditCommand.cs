@@ -49,6 +49,8 @@ internal static class AuditCommand
         return command;
     }
 
-    /// <summary>The remedies the compiler has: each pass that owns some registers them here (rewrites, retraining).</summary>
-    public static RemedyRegistry Remedies() => new();
+    /// <summary>The remedies the compiler has: each pass that owns some registers them (exact rewrites, then retraining).</summary>
+    public static RemedyRegistry Remedies() => new RemedyRegistry()
+        .Add(new ArchNet.Passes.Legalization.RewriteRemedies())
+        .Add(new ArchNet.Passes.Distillation.ReplacementCatalog.Remedies());
 }
