@@ -171,15 +171,25 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
         var o = options;
         if (o.Distill == DistillMode.Off) return null;
         if (Unsupported(model, capability).Count == 0 && o.Distill != DistillMode.Always) return null;
-        return Stage("distill", () =>
+        return Stage<DistillationReport?>("distill", () =>
         {
             var context = new ArchNet.Passes.PassContext(diagnostics);
             ArchNet.Passes.Canonicalization.Canonicalize.Run(model, context);
             var teacher = OnnxImporter.Load(o.ModelPath);
             ShapeInference.Run(teacher.Graph);
             ArchNet.Passes.Canonicalization.Canonicalize.Run(teacher, new ArchNet.Passes.PassContext(SilentDiagnostics.Instance));
-            var records = ReplacementCatalog.BuildStudent(model, capability,
-                n => n.Metadata.Any(kv => kv.Key == ArchNet.Passes.Legalization.Legalizer.RetrainKey));
+            List<ReplacementRecord> records;
+            try
+            {
+                // With host fallback, nodes no replacement handles stay for the final audit, which keeps them as float host ops.
+                records = ReplacementCatalog.BuildStudent(model, capability,
+                    n => n.Metadata.Any(kv => kv.Key == ArchNet.Passes.Legalization.Legalizer.RetrainKey), keepUnreplaced: o.AllowHostFallback);
+            }
+            catch (ArchNetException e)
+            {
+                throw new ArchNetException(e.Message + " (--allow-host-fallback keeps them as float host ops)", e.ExitCode, e);
+            }
+            if (records.Count == 0 && o.Distill != DistillMode.Always) return null;
             foreach (var r in records) diagnostics.Info($"retrain: {r.Node} ({r.OpType}) -> {r.Replacement}");
             var input = model.Graph.Inputs.Where(v => !v.IsConstant).ToList();
             if (input.Count != 1 || !calib.Arrays.TryGetValue(input[0].Name, out var items))

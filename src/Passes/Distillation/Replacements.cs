@@ -299,9 +299,11 @@ public static class ReplacementCatalog
 
     /// <summary>
     /// Replaces every node the capability rejects (or marked for retraining) until all are supported; nodes that
-    /// no replacement handles are an error naming them. Returns what was replaced, in graph order.
+    /// no replacement handles are an error naming them, unless <paramref name="keepUnreplaced"/> (the caller then decides
+    /// what happens to them, e.g. host fallback). Returns what was replaced, in graph order.
     /// </summary>
-    public static List<ReplacementRecord> BuildStudent(Model student, Capability capability, Func<Node, bool>? marked = null)
+    public static List<ReplacementRecord> BuildStudent(Model student, Capability capability, Func<Node, bool>? marked = null,
+        bool keepUnreplaced = false)
     {
         var graph = student.Graph;
         var records = new List<ReplacementRecord>();
@@ -324,7 +326,7 @@ public static class ReplacementCatalog
         ShapeInference.Run(graph);
         var left = graph.Nodes.Where(n => !(n.OpType == "Constant" && n.IsDefaultDomain))
             .Select(n => (n, c: capability.Check(n))).Where(p => !p.c.IsSupported).ToList();
-        if (left.Count > 0)
+        if (left.Count > 0 && !keepUnreplaced)
             throw new ArchNetException($"distillation has no replacement for {left.Count} node(s) on {capability.Name}: "
                 + string.Join("; ", left.Take(5).Select(p => $"{p.n.DisplayName} ({p.n.OpType}): {p.c}")));
         return records;
