@@ -11,18 +11,7 @@ public sealed class AcmeNpuBackendTests : IDisposable
 
     public void Dispose() => Directory.Delete(_root, recursive: true);
 
-    /// <summary>The plugin as a vendor ships it: its build output copied into plugins/Acme.NpuBackend/.</summary>
-    private string InstallPlugin()
-    {
-        var built = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "Acme.NpuBackend", "bin",
-            new DirectoryInfo(AppContext.BaseDirectory).Parent!.Name, "net10.0"));
-        Assert.True(File.Exists(Path.Combine(built, "Acme.NpuBackend.dll")), $"sample plugin not built at {built}");
-        var plugins = Path.Combine(_root, "plugins");
-        var folder = Directory.CreateDirectory(Path.Combine(plugins, "Acme.NpuBackend")).FullName;
-        foreach (var f in Directory.GetFiles(built)) File.Copy(f, Path.Combine(folder, Path.GetFileName(f)));
-        Assert.False(File.Exists(Path.Combine(folder, "ArchNet.Backends.Abstractions.dll"))); // the host supplies the contract
-        return plugins;
-    }
+    private string InstallPlugin() => SamplePlugin.Install(_root);
 
     private (byte[] Stream, IBackend Backend) CompileThroughPlugin(Model model, out BackendCatalog catalog)
     {

@@ -15,6 +15,15 @@ public static class TestNets
     /// <summary>Conv 3x3 -> Relu -> MaxPool 2x2 -> Conv 3x3 s2 -> Relu -> Conv 3x3 (+ residual Add) -> Relu -> GAP -> Flatten -> Gemm.</summary>
     public static Model ResidualCnn(int weightBits, int activationBits, string rounding, string requantization, bool signedActivations = false, int seed = 1)
     {
+        var model = FloatResidualCnn(seed);
+        Quantize(model, weightBits, activationBits, signedActivations, Inputs(model, 8, seed));
+        model.Metadata.Add(new("archnet.quant.semantics", $"rounding={rounding};requantization={requantization};accumulator_bits=32"));
+        return model;
+    }
+
+    /// <summary>The same net in float, as a user hands it to archnetc (the compile pipeline quantizes it).</summary>
+    public static Model FloatResidualCnn(int seed = 1)
+    {
         var b = new GraphBuilder(seed: seed);
         var x = b.Input("image", 1, 2, 12, 12);
         Value Conv(Value input, long cin, long cout, long stride) =>
@@ -29,10 +38,7 @@ public static class TestNets
         var flat = b.Op("Flatten", [gap], Attribute.Int("axis", 1));
         var logits = b.Op("Gemm", [flat, b.Random([5, 6], -0.5f, 0.5f), b.Random([5], -0.1f, 0.1f)], Attribute.Int("transB", 1));
         b.Output(logits);
-        var model = b.Build();
-        Quantize(model, weightBits, activationBits, signedActivations, Inputs(model, 8, seed));
-        model.Metadata.Add(new("archnet.quant.semantics", $"rounding={rounding};requantization={requantization};accumulator_bits=32"));
-        return model;
+        return b.Build();
     }
 
     /// <summary>Random images in [0, 1), one dictionary per item.</summary>
