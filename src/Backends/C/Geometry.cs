@@ -2,7 +2,8 @@ using ArchNet.Backends.Abstractions;
 
 namespace ArchNet.Backends.C;
 
-/// <summary>Geometry of a 2-D sliding window over NCHW (ONNX's pads, strides, dilations, auto_pad, ceil_mode).</summary>
+/// <summary>Geometry of a 2-D sliding window over NCHW (ONNX's pads, strides, dilations, auto_pad, ceil_mode), per axis
+/// from the contract's <see cref="WindowGeometry"/>: the emulator's windows are the same by construction.</summary>
 internal sealed record Window(int H, int W, int KH, int KW, int SH, int SW, int DH, int DW, int PadTop, int PadLeft, int OH, int OW)
 {
     public static Window Of(Operation node, long[] x, int kh, int kw)
@@ -14,25 +15,9 @@ internal sealed record Window(int H, int W, int KH, int KW, int SH, int SW, int 
         int pt = (int)pads[0], pl = (int)pads[1], pb = (int)pads[2], pr = (int)pads[3];
         var autoPad = node.String("auto_pad", "NOTSET");
         var ceil = node.Int("ceil_mode", 0) != 0;
-        int Out(int size, int k, int s, int d, ref int before, int after)
-        {
-            var eff = (k - 1) * d + 1;
-            if (autoPad is "SAME_UPPER" or "SAME_LOWER")
-            {
-                var o = (size + s - 1) / s;
-                var total = Math.Max(0, (o - 1) * s + eff - size);
-                before = autoPad == "SAME_UPPER" ? total / 2 : total - total / 2;
-                return o;
-            }
-            if (autoPad == "VALID") { before = 0; return (size - eff) / s + 1; }
-            var num = size + before + after - eff;
-            var r = (ceil ? (num + s - 1) / s : num / s) + 1;
-            if (ceil && (r - 1) * s >= size + before) r--;
-            return r;
-        }
-        var oh = Out(H, kh, (int)strides[0], (int)dil[0], ref pt, pb);
-        var ow = Out(W, kw, (int)strides[1], (int)dil[1], ref pl, pr);
-        return new Window(H, W, kh, kw, (int)strides[0], (int)strides[1], (int)dil[0], (int)dil[1], pt, pl, oh, ow);
+        var (top, oh) = WindowGeometry.Axis(H, kh, (int)strides[0], (int)dil[0], pt, pb, autoPad, ceil);
+        var (left, ow) = WindowGeometry.Axis(W, kw, (int)strides[1], (int)dil[1], pl, pr, autoPad, ceil);
+        return new Window(H, W, kh, kw, (int)strides[0], (int)strides[1], (int)dil[0], (int)dil[1], top, left, oh, ow);
     }
 }
 

@@ -1,9 +1,11 @@
 using System.Numerics;
+using ArchNet.Backends.Abstractions;
 using ArchNet.IR;
 
 namespace ArchNet.Backends.Emulation;
 
-/// <summary>Geometry of a 2-D sliding window (Conv, pooling) over an NCHW input; 1-D inputs run as H = 1.</summary>
+/// <summary>Geometry of a 2-D sliding window (Conv, pooling) over an NCHW input; 1-D inputs run as H = 1. The sizes and
+/// padding per axis are the contract's <see cref="WindowGeometry"/>, which the C backend and plugins also use.</summary>
 internal sealed record Window(int N, int C, int H, int W, int KH, int KW, int SH, int SW, int DH, int DW,
     int PadTop, int PadLeft, int OH, int OW)
 {
@@ -24,25 +26,9 @@ internal sealed record Window(int N, int C, int H, int W, int KH, int KW, int SH
         int pt = spatial == 2 ? pads[0] : 0, pl = pads[spatial - 1], pb = spatial == 2 ? pads[2] : 0, pr = pads[^1];
         var autoPad = node.GetString("auto_pad", "NOTSET");
         var ceil = node.GetInt("ceil_mode", 0) != 0;
-        int Out(int size, int k, int s, int d, ref int before, int after)
-        {
-            var eff = (k - 1) * d + 1;
-            if (autoPad is "SAME_UPPER" or "SAME_LOWER")
-            {
-                var o = (size + s - 1) / s;
-                var total = Math.Max(0, (o - 1) * s + eff - size);
-                before = autoPad == "SAME_UPPER" ? total / 2 : total - total / 2;
-                return o;
-            }
-            if (autoPad == "VALID") { before = 0; return (size - eff) / s + 1; }
-            var num = size + before + after - eff;
-            var r = (ceil ? (num + s - 1) / s : num / s) + 1;
-            if (ceil && (r - 1) * s >= size + before) r--;
-            return r;
-        }
-        var oh = Out(H, kh, sh, dh, ref pt, pb);
-        var ow = Out(W, kw, sw, dw, ref pl, pr);
-        return new Window(x[0], x[1], H, W, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow);
+        var (top, oh) = WindowGeometry.Axis(H, kh, sh, dh, pt, pb, autoPad, ceil);
+        var (left, ow) = WindowGeometry.Axis(W, kw, sw, dw, pl, pr, autoPad, ceil);
+        return new Window(x[0], x[1], H, W, kh, kw, sh, sw, dh, dw, top, left, oh, ow);
     }
 
     /// <summary>Output shape with <paramref name="channels"/> channels, in the input's rank.</summary>
