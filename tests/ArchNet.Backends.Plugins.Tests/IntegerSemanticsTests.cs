@@ -68,4 +68,10 @@ public sealed class IntegerSemanticsTests
         Assert.Equal(7, IntegerSemantics.Requantize(-5, 0.5f, 10, 0, 255,
             new QuantSemantics(RoundingMode.HalfAwayFromZero, RequantizationMode.MultiplierShift)));  // -2.5 -> -3
     }
+
+    [Fact]
+    public void RoundingModes_OfTheIrAndTheContract_HaveTheSameMembersInTheSameOrder() =>
+        // The emulator converts one to the other with a cast (IntegerArithmetic.ToContract).
+        Assert.Equal(Enum.GetValues<ArchNet.IR.RoundingMode>().Select(v => $"{(int)v}={v}"),
+            Enum.GetValues<RoundingMode>().Select(v => $"{(int)v}={v}"));
 }
