@@ -72,6 +72,15 @@ public sealed record Numerics(
         [.. Rounding.Intersect(other.Rounding)],
         [.. Requantization.Intersect(other.Requantization)]);
 
+    /// <summary>
+    /// True when no activation can hold a negative value: no float activations, unsigned only, and symmetric only
+    /// (no zero point to shift the range). Such a chip clips every signed intermediate at 0, so exact rewrites must
+    /// carry a signed value as its positive and negative parts.
+    /// </summary>
+    public bool ActivationsNonNegative =>
+        FloatTypes.IsEmpty && !Activations.Signedness.Contains(Capabilities.Signedness.Signed)
+        && !Activations.Symmetry.Contains(Symmetry.Asymmetric);
+
     /// <summary>Whether integer element type <paramref name="t"/> is one the chip's quantization can produce.</summary>
     public bool Quantizes(ElementType t) =>
         t.IsInteger() && (Weights.Bits.Allows(t.BitWidth()) || Activations.Bits.Allows(t.BitWidth()))

@@ -7,8 +7,10 @@ using static ArchNet.IR.Attribute;
 namespace ArchNet.Passes.Tests;
 
 /// <summary>A chip in code: Arch-Net's conv (3x3, pad 1, group 1, at most <paramref name="maxChannels"/> inputs), Relu, Concat, MaxPool.</summary>
-internal sealed class ThreeByThreeChip(int maxChannels = 512) : ISupportOracle
+internal sealed class ThreeByThreeChip(int maxChannels = 512, bool nonNegativeActivations = false) : ISupportOracle
 {
+    public bool NonNegativeActivations => nonNegativeActivations;
+
     public IReadOnlyList<string> Violations(Node node)
     {
         var v = new List<string>();
@@ -69,6 +71,45 @@ public sealed class LegalizerTests
         Assert.Equal(0, report.UnsupportedAfter);
         Assert.Equal(["Conv", "Relu", "Concat", "Conv"], model.Graph.Nodes.Select(n => n.OpType));
         AssertSameOutputs(before, model);
+    }
+
+    [Fact]
+    public void ResidualAdd_OnAnUnsignedChip_CarriesSignedOperandsAsPositiveAndNegativeParts()
+    {
+        // out = Relu(Conv3x3(Relu(Conv3x3(x))) + Conv1x1(x)): both Add operands are signed conv outputs.
+        var b = new GraphBuilder();
+        var x = b.Op("Relu", b.Input("x", 1, 4, 6, 6));
+        var h = b.Op("Relu", b.Op("Conv", [x, b.Random([4, 4, 3, 3]), b.Random([4])], Ints("kernel_shape", 3, 3), Ints("pads", 1, 1, 1, 1)));
+        var y = b.Op("Conv", [h, b.Random([4, 4, 3, 3]), b.Random([4])], Ints("kernel_shape", 3, 3), Ints("pads", 1, 1, 1, 1));
+        var s = b.Op("Conv", [x, b.Random([4, 4, 1, 1]), b.Random([4])], Ints("kernel_shape", 1, 1));
+        b.Output(b.Op("Relu", b.Op("Add", y, s)));
+        var model = b.Build();
+        var before = OnnxExporter.ToBytes(model);
+
+        var (_, report, context) = Legalize(model, new ThreeByThreeChip(nonNegativeActivations: true));
+
+        Assert.Equal(0, report.UnsupportedAfter);
+        Assert.Contains("ResidualAddToConcatConv", context.Rewrites.Select(r => r.Rule));
+        // Every tensor entering a Concat is a ReLU output: nothing signed is clipped by the chip's unsigned activations.
+        var concats = model.Graph.Nodes.Where(n => n.OpType == "Concat").ToList();
+        Assert.NotEmpty(concats);
+        Assert.All(concats.SelectMany(c => c.Inputs), v => Assert.Equal("Relu", v!.Producer?.OpType));
+        // The two mirrored convs (negated weights) come on top of the original three.
+        Assert.Equal(5 + 1, model.Graph.Nodes.Count(n => n.OpType == "Conv"));
+        AssertSameOutputs(before, model);
+    }
+
+    [Fact]
+    public void ResidualAdd_OnAnUnsignedChip_WithASignedOperandNoConvProduces_IsLeftForRetraining()
+    {
+        var b = new GraphBuilder();
+        var x = b.Input("x", 1, 4, 6, 6);
+        b.Output(b.Op("Add", b.Op("Relu", x), b.Op("Neg", x)));
+        var model = b.Build();
+
+        var (_, report, _) = Legalize(model, new ThreeByThreeChip(nonNegativeActivations: true));
+
+        Assert.Contains(report.Retrain, r => r.OpType == "Add");
     }
 
     [Fact]

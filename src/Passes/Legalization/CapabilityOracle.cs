@@ -26,6 +26,8 @@ public sealed class CapabilityOracle(Capability capability) : ISupportOracle
 
     public IReadOnlyList<string> Violations(Node node) => [.. Structural(node).Select(v => v.ToString())];
 
+    public bool NonNegativeActivations => Capability.Numerics.ActivationsNonNegative;
+
     /// <summary>Estimated milliseconds from the file's cost model (MACs when it has none), plus a small
     /// per-node charge so that, at equal work, fewer nodes win.</summary>
     public double Cost(Node node)

@@ -12,6 +12,9 @@ public interface ISupportOracle
 
     /// <summary>Estimated cost of running a supported node (any unit; only compared between candidates).</summary>
     double Cost(Node node);
+
+    /// <summary>True when the chip's activations cannot hold negative values (see <see cref="RewriteContext.NonNegativeActivations"/>).</summary>
+    bool NonNegativeActivations => false;
 }
 
 /// <summary>A node left for the distillation pass, with the constraints it breaks.</summary>
@@ -45,7 +48,7 @@ public sealed class Legalizer(ISupportOracle oracle, IEnumerable<RewriteRule>? r
     public LegalizationReport Run(Model model, PassContext context, string passName = "legalize")
     {
         var graph = model.Graph;
-        var rewriteContext = new RewriteContext(model);
+        var rewriteContext = new RewriteContext(model) { NonNegativeActivations = oracle.NonNegativeActivations };
         var unsupportedBefore = graph.Nodes.Count(n => oracle.Violations(n).Count > 0);
         var retrain = new List<RetrainEntry>();
         var firstRewrite = context.Rewrites.Count;
@@ -83,7 +86,7 @@ public sealed class Legalizer(ISupportOracle oracle, IEnumerable<RewriteRule>? r
         var model = new Model(root);
         model.SetOpset("", opset);
         var legalizer = new Legalizer(new CapabilityOracle(capability));
-        var plan = legalizer.BestPlan(node, new RewriteContext(model), new NameScope(root), 0);
+        var plan = legalizer.BestPlan(node, new RewriteContext(model) { NonNegativeActivations = capability.Numerics.ActivationsNonNegative }, new NameScope(root), 0);
         plan?.Discard();
         return plan?.Rule.Name;
     }

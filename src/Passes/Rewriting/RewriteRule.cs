@@ -44,4 +44,11 @@ public sealed class RewriteContext(Model model)
 
     /// <summary>True when the model's opset is at least <paramref name="version"/>, or can be raised to it exactly.</summary>
     public bool CanUseOpset(long version) => Opset >= version || OpsetUpgrade.CanUpgrade(Model, version);
+
+    /// <summary>
+    /// The target's activations cannot be negative (unsigned, symmetric, integer only): a rule whose output graph
+    /// would pass a signed intermediate through an activation tensor must split it into positive and negative parts.
+    /// Set by legalization from the chip's numerics; false for target-independent rewriting.
+    /// </summary>
+    public bool NonNegativeActivations { get; init; }
 }

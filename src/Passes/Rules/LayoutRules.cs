@@ -199,25 +199,108 @@ public sealed class ResizeNearest2xToDepthToSpace : RewriteRule
     }
 }
 
-/// <summary>Adding two NCHW tensors is concatenating them and applying a 1x1 Conv with weights [I I] (for chips without Add).</summary>
+/// <summary>
+/// Adding two NCHW tensors is concatenating them and applying a 1x1 Conv with weights [I I] (for chips without Add).
+/// On a chip whose activations cannot be negative, the concatenated tensor would clip a signed operand at 0; there a
+/// signed operand a produced by a linear conv enters as its two non-negative parts, Relu(a) and Relu(-a) (the
+/// negated conv computes -a), with weights [I -I]: Relu(a) - Relu(-a) = a, exact in float and in every unsigned
+/// integer format, at the price of the mirrored conv. Operands known to be non-negative (after a ReLU) enter once.
+/// </summary>
 public sealed class ResidualAddToConcatConv : RewriteRule
 {
     public override string Name => "ResidualAddToConcatConv";
-    public override string Summary => "Add(a, b) on NCHW -> Conv1x1(Concat(a, b)) with weights [I I]";
+    public override string Summary => "Add(a, b) on NCHW -> Conv1x1(Concat(a, b)) with weights [I I]; on unsigned-only chips a signed a enters as Relu(a), Relu(-a) with [I -I]";
     public override IReadOnlyList<string> RootOps { get; } = ["Add"];
 
     public override RewriteMatch? Match(Node root, RewriteContext context)
     {
         if (root.Input(0) is not { IsConstant: false } a || root.Input(1) is not { IsConstant: false } bb) return null;
         if (Nchw(a) is not { } sa || Nchw(bb) is not { } sb || !sa.SequenceEqual(sb)) return null;
+        var operands = new List<(Value Value, Func<RewriteBuilder, Value>? Negated)>();
+        foreach (var v in new[] { a, bb })
+        {
+            if (!context.NonNegativeActivations || Signs.NonNegative(v)) { operands.Add((v, null)); continue; }
+            if (Signs.Negation(v) is not { } negated) return null;
+            operands.Add((v, negated));
+        }
         var c = (int)sa[1];
-        var w = new float[c * 2 * c];
-        for (var i = 0; i < c; i++) { w[i * 2 * c + i] = 1; w[i * 2 * c + c + i] = 1; }
+        var parts = operands.Sum(o => o.Negated is null ? 1 : 2);
+        var w = new float[c * parts * c];
+        var offset = 0;
+        foreach (var (_, negated) in operands)
+        {
+            for (var i = 0; i < c; i++) w[i * parts * c + offset + i] = 1;
+            offset += c;
+            if (negated is null) continue;
+            for (var i = 0; i < c; i++) w[i * parts * c + offset + i] = -1;
+            offset += c;
+        }
         return RewriteMatch.Of(root, b =>
         {
-            var cat = b.Op("Concat", [a, bb], [Int("axis", 1)]);
-            b.Replace(root.Outputs[0], Emit.Conv(b, cat, w, [c, 2 * c, 1, 1], null, [1, 1], [0, 0, 0, 0]));
+            var inputs = new List<Value?>();
+            foreach (var (v, negated) in operands)
+            {
+                if (negated is null) { inputs.Add(v); continue; }
+                inputs.Add(b.Op("Relu", v));
+                inputs.Add(b.Op("Relu", negated(b)));
+            }
+            var cat = b.Op("Concat", inputs, [Int("axis", 1)]);
+            b.Replace(root.Outputs[0], Emit.Conv(b, cat, w, [c, parts * c, 1, 1], null, [1, 1], [0, 0, 0, 0]));
         });
+    }
+}
+
+/// <summary>What rules can prove about the sign of a value, and how to compute its negation with the chip's own ops.</summary>
+internal static class Signs
+{
+    private static readonly HashSet<string> SignPreserving =
+        ["MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Slice", "Reshape", "Flatten", "Transpose",
+         "Squeeze", "Unsqueeze", "Identity", "Resize", "Split", "Gather", "Pad"];
+
+    /// <summary>True when every element of <paramref name="v"/> is >= 0 whatever the input (ReLU family, Sigmoid,
+    /// Softmax, and data movement, pooling or concatenation of such values).</summary>
+    public static bool NonNegative(Value? v, int depth = 0)
+    {
+        if (v?.Producer is not { IsDefaultDomain: true } p || depth > 16) return false;
+        return p.OpType switch
+        {
+            "Relu" or "Sigmoid" or "Softmax" or "Abs" => true,
+            "Clip" => ScalarFloat(p.Input(1)) is >= 0f,
+            "Concat" => p.Inputs.All(i => i is not null && NonNegative(i, depth + 1)),
+            "Pad" => (p.Input(2) is null || ScalarFloat(p.Input(2)) is >= 0f) && NonNegative(p.Input(0), depth + 1),
+            _ when SignPreserving.Contains(p.OpType) => NonNegative(p.Input(0), depth + 1),
+            _ => false,
+        };
+    }
+
+    /// <summary>
+    /// A builder of -v when v is a linear conv's output or a channel slice of one: the same conv with negated weights
+    /// and bias (sliced to the slice's channels). Null when v has no such producer.
+    /// </summary>
+    public static Func<RewriteBuilder, Value>? Negation(Value v)
+    {
+        var (producer, first, count) = (v.Producer, 0, -1);
+        if (producer?.OpType == "Slice" && producer.IsDefaultDomain)
+        {
+            if (ConstInts(producer.Input(1)) is not [var start] || ConstInts(producer.Input(2)) is not [var end]
+                || ConstInts(producer.Input(3)) is not [1 or -3] || (producer.Input(4) is { } steps && ConstInts(steps) is not [1]))
+                return null;
+            if (Nchw(producer.Input(0)) is not { } xs || start < 0 || end > xs[1] || end <= start) return null;
+            (first, count) = ((int)start, (int)(end - start));
+            producer = producer.Input(0)!.Producer;
+        }
+        if (producer is null || Conv2d.Of(producer) is not { } conv || conv.Dilated) return null;
+        if (count < 0) count = conv.M;
+        if (conv.Group != 1 && count != conv.M) return null;
+        var per = conv.CPerGroup * conv.KH * conv.KW;
+        var w = new float[count * per];
+        var bias = new float[count];
+        for (var o = 0; o < count; o++)
+        {
+            bias[o] = -conv.Bias[first + o];
+            for (var i = 0; i < per; i++) w[o * per + i] = -conv.W[(first + o) * per + i];
+        }
+        return b => Emit.Conv(b, conv.X, w, [count, conv.CPerGroup, conv.KH, conv.KW], bias, conv.Strides, conv.Pads, conv.Group, "Wneg");
     }
 }
 
