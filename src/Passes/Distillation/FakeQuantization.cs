@@ -1,4 +1,5 @@
 using ArchNet.IR;
+using ArchNet.Passes.Quantization;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -8,10 +9,14 @@ namespace ArchNet.Passes.Distillation;
 /// <summary>The integer formats quantization-aware training simulates (from the capability and the user's bit widths).</summary>
 public sealed record QuantizationPlan(int WeightBits, int ActivationBits, bool PerChannelWeights, bool SignedActivations)
 {
+    /// <summary>Bits of the first and last weight layers and their activations (the quantizer's
+    /// <see cref="EdgeLayerPolicy.EightBit"/>); null: the same as the rest.</summary>
+    public int? EdgeLayerBits { get; init; }
+
     /// <summary>Largest weight level: symmetric narrow range, the quantizer's convention (2 bits: -1, 0, 1).</summary>
-    public long WeightQMax => (1L << (WeightBits - 1)) - 1;
-    public long ActivationQMax => SignedActivations ? (1L << (ActivationBits - 1)) - 1 : (1L << ActivationBits) - 1;
-    public long ActivationQMin => SignedActivations ? -(1L << (ActivationBits - 1)) : 0;
+    public static long WeightQMax(int bits) => (1L << (bits - 1)) - 1;
+    public long ActivationQMax(int bits) => SignedActivations ? (1L << (bits - 1)) - 1 : (1L << bits) - 1;
+    public long ActivationQMin(int bits) => SignedActivations ? -(1L << (bits - 1)) : 0;
 }
 
 /// <summary>
@@ -22,26 +27,27 @@ public sealed record QuantizationPlan(int WeightBits, int ActivationBits, bool P
 /// </summary>
 public sealed class FakeQuantizers : nn.Module
 {
-    private static readonly HashSet<string> Tied =
-        ["Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Dropout", "Slice", "Gather", "Pad",
-         "MaxPool", "Relu", "Clip", "Concat", "Split"];
-
     private readonly QuantizationPlan _plan;
-    private readonly Dictionary<Value, Parameter> _weightSteps = [];
+    private readonly Dictionary<Value, (Parameter Step, int Bits)> _weightSteps = [];
     private readonly Dictionary<Value, int> _weightAxis = [];
     private readonly Dictionary<Value, Value> _group = [];
-    private readonly Dictionary<Value, Parameter> _activationSteps = [];
+    private readonly Dictionary<Value, (Parameter Step, int Bits)> _activationSteps = [];
     private readonly List<Parameter> _ordered = [];
 
     public FakeQuantizers(Graph graph, QuantizationPlan plan) : base("fake_quant")
     {
         _plan = plan;
+        // The quantizer's own groups and edge layers: training sees the integer graph the backends run.
+        var groups = ActivationGroups.Of(graph);
+        var (edgeNodes, edgeGroups) = plan.EdgeLayerBits is null
+            ? ((IReadOnlySet<Node>)new HashSet<Node>(), (IReadOnlySet<Value>)new HashSet<Value>()) : groups.EdgeLayers(graph);
         var index = 0;
-        foreach (var node in graph.Nodes.Where(IsWeightNode))
+        foreach (var node in graph.Nodes.Where(Quantizer.IsWeightNode))
         {
             var w = node.Input(1)!;
             if (_weightSteps.ContainsKey(w)) continue;
-            var axis = node.OpType == "Conv" || (node.OpType == "Gemm" && node.GetInt("transB", 0) != 0) ? 0 : 1;
+            var bits = edgeNodes.Contains(node) ? plan.EdgeLayerBits!.Value : plan.WeightBits;
+            var axis = Quantizer.OutputChannelAxis(node);
             _weightAxis[w] = axis;
             using var scope = NewDisposeScope();
             var t = Lowering.TorchTensors.FromData(w.Constant!);
@@ -56,40 +62,21 @@ public sealed class FakeQuantizers : nn.Module
             // max|w| / qmax: nothing clips at the start. LSQ's 2 mean|w|/sqrt(qmax) clips the single large tap of the
             // replacements' centre-tap and Dirac kernels (e.g. 1 -> 0.04 for the residual's identity conv), which
             // zeroes whole blocks before training can start.
-            var p = new Parameter((init / (double)plan.WeightQMax).clamp_min(1e-8).detach().clone(), requires_grad: true);
+            var p = new Parameter((init / (double)QuantizationPlan.WeightQMax(bits)).clamp_min(1e-8).detach().clone(), requires_grad: true);
             p.DetachFromDisposeScope();
             register_parameter($"w{index++}", p);
-            _weightSteps[w] = p;
+            _weightSteps[w] = (p, bits);
             _ordered.Add(p);
         }
 
-        // Activation groups, as the quantizer forms them: the representative is the group's last value.
-        var activations = ActivationValues(graph);
-        var order = new Dictionary<Value, int>();
-        foreach (var v in graph.Inputs) order[v] = -1;
-        for (var i = 0; i < graph.Nodes.Count; i++) foreach (var o in graph.Nodes[i].Outputs) order[o] = i;
-        var parent = activations.ToDictionary(v => v, v => v);
-        Value Find(Value v) { while (parent[v] != v) v = parent[v] = parent[parent[v]]; return v; }
-        foreach (var node in graph.Nodes)
-        {
-            if (!node.IsDefaultDomain || !Tied.Contains(node.OpType)) continue;
-            foreach (var output in node.Outputs.Where(parent.ContainsKey))
-                foreach (var input in (node.OpType == "Concat" ? node.Inputs : node.Inputs.Take(1)).OfType<Value>())
-                    if (parent.ContainsKey(input) && !input.IsConstant && !graph.Inputs.Contains(input)
-                        && !graph.Outputs.Contains(input) && input.Uses.Count == 1)
-                    {
-                        var (ra, rb) = (Find(input), Find(output));
-                        if (ra == rb) continue;
-                        if (order.GetValueOrDefault(ra, -2) > order.GetValueOrDefault(rb, -2)) parent[rb] = ra; else parent[ra] = rb;
-                    }
-        }
-        foreach (var v in activations) _group[v] = Find(v);
-        foreach (var rep in activations.Select(Find).Distinct())
+        // Activation groups (constants keep their values: they never pass through the student's transform).
+        foreach (var v in groups.Values.Where(v => !v.IsConstant)) _group[v] = groups.Representative(v);
+        foreach (var rep in _group.Values.Distinct())
         {
             var p = new Parameter(torch.ones(1), requires_grad: true);
             p.DetachFromDisposeScope();
             register_parameter($"a{index++}", p);
-            _activationSteps[rep] = p;
+            _activationSteps[rep] = (p, edgeGroups.Contains(rep) ? plan.EdgeLayerBits!.Value : plan.ActivationBits);
             _ordered.Add(p);
         }
     }
@@ -121,10 +108,11 @@ public sealed class FakeQuantizers : nn.Module
     public void InitialiseActivationSteps(Dictionary<Value, (double Max, double MeanAbs)> seen)
     {
         using var noGrad = torch.no_grad();
-        foreach (var (rep, p) in _activationSteps)
+        foreach (var (rep, (p, bits)) in _activationSteps)
         {
             var (max, mean) = seen.GetValueOrDefault(rep, (1.0, 1.0));
-            var step = Math.Min(max / _plan.ActivationQMax, 2 * mean / Math.Sqrt(_plan.ActivationQMax));
+            var qmax = _plan.ActivationQMax(bits);
+            var step = Math.Min(max / qmax, 2 * mean / Math.Sqrt(qmax));
             p.fill_(Math.Max(step, 1e-4));
         }
     }
@@ -134,9 +122,15 @@ public sealed class FakeQuantizers : nn.Module
     {
         if (!Enabled || !t.is_floating_point()) return t;
         if (_weightSteps.TryGetValue(v, out var ws))
-            return Quantize(t, ws, -_plan.WeightQMax, _plan.WeightQMax, t.numel() / Math.Max(1, ws.numel()));
+        {
+            var qmax = QuantizationPlan.WeightQMax(ws.Bits);
+            return Quantize(t, ws.Step, -qmax, qmax, t.numel() / Math.Max(1, ws.Step.numel()));
+        }
         if (_group.TryGetValue(v, out var rep))
-            return Quantize(t, _activationSteps[rep], _plan.ActivationQMin, _plan.ActivationQMax, t.numel() / Math.Max(1, t.shape[0]));
+        {
+            var (step, bits) = _activationSteps[rep];
+            return Quantize(t, step, _plan.ActivationQMin(bits), _plan.ActivationQMax(bits), t.numel() / Math.Max(1, t.shape[0]));
+        }
         return t;
     }
 
@@ -154,48 +148,33 @@ public sealed class FakeQuantizers : nn.Module
     /// <summary>The learned parameters in IR form: per weight value its scales (and axis), per activation value its step.</summary>
     public LearnedQuantization Learned()
     {
-        var weights = new Dictionary<string, (float[] Scales, int? Axis)>(StringComparer.Ordinal);
-        foreach (var (v, p) in _weightSteps)
+        var weights = new Dictionary<string, LearnedWeight>(StringComparer.Ordinal);
+        foreach (var (v, (p, bits)) in _weightSteps)
         {
             var scales = Lowering.TorchTensors.ToData(p.detach().abs() + 1e-8).ToFloats();
-            weights[v.Name] = (scales, _plan.PerChannelWeights ? _weightAxis[v] : null);
+            weights[v.Name] = new LearnedWeight(scales, _plan.PerChannelWeights ? _weightAxis[v] : null, bits);
         }
-        var activations = new Dictionary<string, float>(StringComparer.Ordinal);
+        var activations = new Dictionary<string, LearnedActivation>(StringComparer.Ordinal);
         foreach (var (v, rep) in _group)
-            activations[v.Name] = (float)(Math.Abs(Lowering.TorchTensors.ToScalar(_activationSteps[rep])) + 1e-8);
+        {
+            var (step, bits) = _activationSteps[rep];
+            activations[v.Name] = new LearnedActivation((float)(Math.Abs(Lowering.TorchTensors.ToScalar(step)) + 1e-8), bits);
+        }
         return new LearnedQuantization(_plan, weights, activations);
     }
-
-    /// <summary>Conv, Gemm and MatMul whose weight (input 1) is a float constant (the quantizer's weight layers).</summary>
-    public static bool IsWeightNode(Node n) =>
-        n.IsDefaultDomain && n.Input(1) is { IsConstant: true } w && w.Constant!.ElementType == ElementType.Float && n.OpType switch
-        {
-            "Conv" => w.Constant.Dims.Length >= 3,
-            "Gemm" => n.GetInt("transA", 0) == 0 && w.Constant.Dims.Length == 2,
-            "MatMul" => w.Constant.Dims.Length == 2,
-            _ => false,
-        };
-
-    private static List<Value> ActivationValues(Graph graph)
-    {
-        var result = new List<Value>();
-        var seen = new HashSet<Value>();
-        void Add(Value v)
-        {
-            if (v.IsAbsent || v.IsConstant || v.ElementType != ElementType.Float || !seen.Add(v)) return;
-            result.Add(v);
-        }
-        foreach (var v in graph.Inputs.Where(v => !v.IsConstant)) Add(v);
-        foreach (var node in graph.Nodes) foreach (var o in node.Outputs) Add(o);
-        return result;
-    }
 }
+
+/// <summary>A trained weight's scales (per output channel along <paramref name="Axis"/>, or one) and its bit width.</summary>
+public sealed record LearnedWeight(float[] Scales, int? Axis, int Bits);
+
+/// <summary>A trained activation step and its bit width.</summary>
+public sealed record LearnedActivation(float Step, int Bits);
 
 /// <summary>What quantization-aware training learned, keyed by value name, ready to be written into the IR.</summary>
 public sealed record LearnedQuantization(
     QuantizationPlan Plan,
-    IReadOnlyDictionary<string, (float[] Scales, int? Axis)> Weights,
-    IReadOnlyDictionary<string, float> Activations)
+    IReadOnlyDictionary<string, LearnedWeight> Weights,
+    IReadOnlyDictionary<string, LearnedActivation> Activations)
 {
     /// <summary>
     /// Replaces the quantizer's calibrated parameters with the learned ones: activation steps, weight scales, and the
@@ -208,15 +187,15 @@ public sealed record LearnedQuantization(
         var graph = model.Graph;
         foreach (var v in graph.Inputs.Concat(graph.Nodes.SelectMany(n => n.Outputs)))
         {
-            if (v.Quant is null || !Activations.TryGetValue(v.Name, out var step)) continue;
-            v.Quant = QuantParams.PerTensor(Plan.ActivationBits, Plan.SignedActivations, step);
+            if (v.Quant is null || !Activations.TryGetValue(v.Name, out var learned)) continue;
+            v.Quant = QuantParams.PerTensor(learned.Bits, Plan.SignedActivations, learned.Step);
             changed++;
         }
-        foreach (var node in graph.Nodes.Where(FakeQuantizers.IsWeightNode))
+        foreach (var node in graph.Nodes.Where(Quantizer.IsWeightNode))
         {
             var w = node.Input(1)!;
             if (!Weights.TryGetValue(w.Name, out var learned)) continue;
-            w.Quant = new QuantParams(Plan.WeightBits, true, [.. learned.Scales], [.. learned.Scales.Select(_ => 0L)], learned.Axis);
+            w.Quant = new QuantParams(learned.Bits, true, [.. learned.Scales], [.. learned.Scales.Select(_ => 0L)], learned.Axis);
             changed++;
             if (node.Input(2) is { IsConstant: true } b && node.Input(0)?.Quant is { } xq)
                 b.Quant = new QuantParams(b.Quant?.Bits ?? 32, true, [.. learned.Scales.Select(s => xq.Scales[0] * s)],

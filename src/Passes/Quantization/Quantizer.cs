@@ -50,39 +50,15 @@ public sealed record QuantizationSummary(
 /// </summary>
 public static class Quantizer
 {
-    private static readonly HashSet<string> Tied =
-        ["Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Dropout", "Slice", "Gather", "Pad",
-         "MaxPool", "Relu", "Clip", "Concat", "Split"];
-
     public static QuantizationSummary Run(Model model, CalibrationRunner runner, QuantizationTarget target,
         QuantizationOptions options, IDiagnostics? diagnostics = null)
     {
         diagnostics ??= SilentDiagnostics.Instance;
         var graph = model.Graph;
         var weightNodes = graph.Nodes.Where(IsWeightNode).ToList();
-        var activations = ActivationValues(graph);
-
-        // Groups of values that share parameters; the representative is the group's last value in graph order.
-        var order = new Dictionary<Value, int>();
-        foreach (var v in graph.Inputs) order[v] = -1;
-        for (var i = 0; i < graph.Nodes.Count; i++) foreach (var o in graph.Nodes[i].Outputs) order[o] = i;
-        var parent = activations.ToDictionary(v => v, v => v);
-        Value Find(Value v) { while (parent[v] != v) v = parent[v] = parent[parent[v]]; return v; }
-        void Union(Value a, Value b)
-        {
-            var (ra, rb) = (Find(a), Find(b));
-            if (ra == rb) return;
-            if (order.GetValueOrDefault(ra, -2) > order.GetValueOrDefault(rb, -2)) parent[rb] = ra; else parent[ra] = rb;
-        }
-        foreach (var node in graph.Nodes)
-        {
-            if (!node.IsDefaultDomain || !Tied.Contains(node.OpType)) continue;
-            foreach (var output in node.Outputs.Where(activations.Contains))
-                foreach (var input in (node.OpType == "Concat" ? node.Inputs : node.Inputs.Take(1)).OfType<Value>())
-                    if (activations.Contains(input) && !input.IsConstant && !graph.Inputs.Contains(input)
-                        && !graph.Outputs.Contains(input) && input.Uses.Count == 1)
-                        Union(input, output);
-        }
+        var groups = ActivationGroups.Of(graph);
+        var activations = groups.Values;
+        Value Find(Value v) => groups.Representative(v);
 
         var needHistograms = options.Method != CalibrationMethod.MinMax;
         var observed = new HashSet<Value>(activations.Where(v => !v.IsConstant));
@@ -90,20 +66,9 @@ public static class Quantizer
         var stats = StatisticsCollector.Collect(runner, observed, needHistograms);
 
         // Edge layers: the first and last weight node.
-        var edge = new HashSet<Node>();
-        var edgeNames = new List<string>();
-        if (options.EdgeLayers == EdgeLayerPolicy.EightBit && weightNodes.Count > 0)
-        {
-            edge.Add(weightNodes[0]);
-            edge.Add(weightNodes[^1]);
-            edgeNames.AddRange(edge.Select(n => n.DisplayName));
-        }
-        var eightBitValues = new HashSet<Value>();
-        foreach (var n in edge)
-        {
-            if (n.Input(0) is { } x) eightBitValues.Add(Find(x));
-            eightBitValues.Add(Find(n.Outputs[0]));
-        }
+        var (edge, eightBitValues) = options.EdgeLayers == EdgeLayerPolicy.EightBit
+            ? groups.EdgeLayers(graph) : ((IReadOnlySet<Node>)new HashSet<Node>(), (IReadOnlySet<Value>)new HashSet<Value>());
+        var edgeNames = edge.Select(n => n.DisplayName).ToList();
 
         // Activations.
         var groupParams = new Dictionary<Value, QuantParams>();
@@ -189,27 +154,6 @@ public static class Quantizer
     /// <summary>The weight axis that indexes output channels: 0 for Conv and Gemm with transB, else the last.</summary>
     public static int OutputChannelAxis(Node n) =>
         n.OpType == "Conv" || (n.OpType == "Gemm" && n.GetInt("transB", 0) != 0) ? 0 : 1;
-
-    /// <summary>Float values that become integers: graph inputs and node outputs of float type, plus constants read as activations.</summary>
-    private static List<Value> ActivationValues(Graph graph)
-    {
-        var result = new List<Value>();
-        var seen = new HashSet<Value>();
-        void Add(Value v)
-        {
-            if (v.IsAbsent || v.ElementType != ElementType.Float || !seen.Add(v)) return;
-            result.Add(v);
-        }
-        foreach (var v in graph.Inputs.Where(v => !v.IsConstant)) Add(v);
-        foreach (var node in graph.Nodes)
-        {
-            // Constant-only subgraphs (shape arithmetic) stay float unless an activation op reads them.
-            foreach (var o in node.Outputs) Add(o);
-            if (node.OpType is "Add" or "Sub" or "Mul" or "Concat")
-                foreach (var i in node.Inputs.OfType<Value>().Where(i => i.IsConstant)) Add(i);
-        }
-        return result;
-    }
 
     /// <summary>
     /// Bias correction (Nagel et al., 2019, "Data-Free Quantization"): the expected output shift of quantized weights,

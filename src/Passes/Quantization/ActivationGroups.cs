@@ -1,0 +1,103 @@
+using ArchNet.IR;
+
+namespace ArchNet.Passes.Quantization;
+
+/// <summary>
+/// The activations of a graph that become integers, and the groups of them that share one set of quantization
+/// parameters: a value read only by a data-moving op (Reshape, Slice, MaxPool...), a ReLU or a Concat takes its
+/// consumer's parameters, so no requantization happens between them. One definition for the post-training
+/// quantizer and for quantization-aware training, so that training sees exactly the integer graph the backends run.
+/// </summary>
+public sealed class ActivationGroups
+{
+    private static readonly HashSet<string> Tied =
+        ["Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Dropout", "Slice", "Gather", "Pad",
+         "MaxPool", "Relu", "Clip", "Concat", "Split"];
+
+    private readonly Dictionary<Value, Value> _parent;
+
+    private ActivationGroups(List<Value> values, Dictionary<Value, Value> parent)
+    {
+        Values = values;
+        _parent = parent;
+    }
+
+    /// <summary>Float values that become integers, in graph order: graph inputs, node outputs, and constants read as activations.</summary>
+    public IReadOnlyList<Value> Values { get; }
+
+    public bool Contains(Value v) => _parent.ContainsKey(v);
+
+    /// <summary>The group's representative (its last value in graph order), whose statistics set the group's parameters.</summary>
+    public Value Representative(Value v)
+    {
+        while (_parent[v] != v) v = _parent[v] = _parent[_parent[v]];
+        return v;
+    }
+
+    /// <summary>Every representative, in the order their groups' first values appear.</summary>
+    public IEnumerable<Value> Representatives => Values.Select(Representative).Distinct();
+
+    public static ActivationGroups Of(Graph graph)
+    {
+        var values = ActivationValues(graph);
+        var order = new Dictionary<Value, int>();
+        foreach (var v in graph.Inputs) order[v] = -1;
+        for (var i = 0; i < graph.Nodes.Count; i++) foreach (var o in graph.Nodes[i].Outputs) order[o] = i;
+        var groups = new ActivationGroups(values, values.ToDictionary(v => v, v => v));
+        foreach (var node in graph.Nodes)
+        {
+            if (!node.IsDefaultDomain || !Tied.Contains(node.OpType)) continue;
+            foreach (var output in node.Outputs.Where(groups.Contains))
+                foreach (var input in (node.OpType == "Concat" ? node.Inputs : node.Inputs.Take(1)).OfType<Value>())
+                    if (groups.Contains(input) && !input.IsConstant && !graph.Inputs.Contains(input)
+                        && !graph.Outputs.Contains(input) && input.Uses.Count == 1)
+                    {
+                        var (ra, rb) = (groups.Representative(input), groups.Representative(output));
+                        if (ra == rb) continue;
+                        if (order.GetValueOrDefault(ra, -2) > order.GetValueOrDefault(rb, -2)) groups._parent[rb] = ra;
+                        else groups._parent[ra] = rb;
+                    }
+        }
+        return groups;
+    }
+
+    /// <summary>
+    /// The first and last weight layers and the representatives of their input and output groups: what
+    /// <see cref="EdgeLayerPolicy.EightBit"/> keeps at 8 bits.
+    /// </summary>
+    public (IReadOnlySet<Node> Nodes, IReadOnlySet<Value> Representatives) EdgeLayers(Graph graph)
+    {
+        var weightNodes = graph.Nodes.Where(Quantizer.IsWeightNode).ToList();
+        var nodes = new HashSet<Node>();
+        var reps = new HashSet<Value>();
+        if (weightNodes.Count == 0) return (nodes, reps);
+        nodes.Add(weightNodes[0]);
+        nodes.Add(weightNodes[^1]);
+        foreach (var n in nodes)
+        {
+            if (n.Input(0) is { } x && Contains(x)) reps.Add(Representative(x));
+            if (Contains(n.Outputs[0])) reps.Add(Representative(n.Outputs[0]));
+        }
+        return (nodes, reps);
+    }
+
+    private static List<Value> ActivationValues(Graph graph)
+    {
+        var result = new List<Value>();
+        var seen = new HashSet<Value>();
+        void Add(Value v)
+        {
+            if (v.IsAbsent || v.ElementType != ElementType.Float || !seen.Add(v)) return;
+            result.Add(v);
+        }
+        foreach (var v in graph.Inputs.Where(v => !v.IsConstant)) Add(v);
+        foreach (var node in graph.Nodes)
+        {
+            // Constant-only subgraphs (shape arithmetic) stay float unless an activation op reads them.
+            foreach (var o in node.Outputs) Add(o);
+            if (node.OpType is "Add" or "Sub" or "Mul" or "Concat")
+                foreach (var i in node.Inputs.OfType<Value>().Where(i => i.IsConstant)) Add(i);
+        }
+        return result;
+    }
+}
