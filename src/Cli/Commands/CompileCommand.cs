@@ -40,8 +40,13 @@ internal static class CompileCommand
         var steps = new Option<int>("--distill-steps") { Description = "Distillation optimizer steps over all blocks.", DefaultValueFactory = _ => new CompileOptions("", "", "").DistillSteps };
         var batch = new Option<int>("--distill-batch") { Description = "Distillation batch size.", DefaultValueFactory = _ => new CompileOptions("", "", "").DistillBatch };
         var seed = new Option<int>("--seed") { Description = "Seed of distillation (same seed, same result).", DefaultValueFactory = _ => 0 };
+        var threads = new Option<int>("--threads")
+        {
+            Description = "Threads of distillation's training (results are bit-identical for the same count; on a busy machine 1 is often fastest).",
+            DefaultValueFactory = _ => Environment.ProcessorCount,
+        };
         command.Arguments.Add(model);
-        foreach (var o in new Option[] { target, output, calib, eval, labels, wbits, abits, backend, fallback, method, edges, noBias, plugins, distill, steps, batch, seed })
+        foreach (var o in new Option[] { target, output, calib, eval, labels, wbits, abits, backend, fallback, method, edges, noBias, plugins, distill, steps, batch, seed, threads })
             command.Options.Add(o);
         command.SetAction(parse =>
         {
@@ -63,6 +68,7 @@ internal static class CompileCommand
                 DistillSteps = parse.GetValue(steps),
                 DistillBatch = parse.GetValue(batch),
                 Seed = parse.GetValue(seed),
+                Threads = parse.GetValue(threads),
             };
             var report = new CompilePipeline(options, new ConsoleDiagnostics()).Run();
             var f = report.Fidelity;

@@ -72,7 +72,7 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
         var batch = BatchSize(model);
         Stage("canonicalize", () => Canonicalize.Run(model, new PassContext(diagnostics)));
         FixBatch(model);
-        var provisional = CapabilityOracle.MarkBiasesInt32(model);
+        var provisional = MarkBiasesInt32(model);
         var before = Stage("audit", () => Unsupported(model, capability));
         diagnostics.Info($"audit: {before.Count} node(s) unsupported by {capability.Name} before legalization");
         var legalization = before.Count == 0 ? null : Stage("legalize", () =>
@@ -194,7 +194,17 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
             var input = model.Graph.Inputs.Where(v => !v.IsConstant).ToList();
             if (input.Count != 1 || !calib.Arrays.TryGetValue(input[0].Name, out var items))
                 throw new ArchNetException("distillation needs a model with one input and calibration data for it");
-            var plan = new QuantizationPlan(o.WeightBits, o.ActivationBits, quantTarget.PerChannelWeights, quantTarget.Activations.Signed);
+            var plan = new QuantizationPlan(o.WeightBits, o.ActivationBits, quantTarget.PerChannelWeights, quantTarget.Activations.Signed)
+            {
+                // The quantizer's edge-layer policy, so that training sees the bit widths the quantizer will give.
+                EdgeLayerBits = o.EdgeLayers == EdgeLayerPolicy.EightBit && quantTarget.AllowedWeightBits.Contains(8)
+                    && quantTarget.AllowedActivationBits.Contains(8) ? 8 : null,
+            };
+            if (o.Threads is { } threads)
+            {
+                if (threads < 1) throw new ArchNetException($"--threads must be at least 1 (got {threads})");
+                TorchRuntime.UseThreads(threads);
+            }
             var distiller = new Distiller(new DistillationOptions
             {
                 Steps = o.DistillSteps,
@@ -207,6 +217,24 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
             ShapeInference.Run(model.Graph);
             return report;
         });
+    }
+
+    /// <summary>
+    /// Before quantization a Conv/Gemm bias is float, and a chip that only takes int32 biases would reject every such
+    /// node in the audit although quantization will make the bias int32. This marks constant float biases as int32
+    /// until the quantizer sets their real parameters; returns the values marked. (Legalization needs no marking: its
+    /// oracle leaves element-type rules to quantization.)
+    /// </summary>
+    private static List<Value> MarkBiasesInt32(Model model)
+    {
+        var marked = new List<Value>();
+        foreach (var node in model.Graph.Nodes.Where(n => n.OpType is "Conv" or "Gemm" && n.IsDefaultDomain))
+            if (node.Input(2) is { IsConstant: true, Quant: null } b && b.ElementType == ElementType.Float)
+            {
+                b.Quant = QuantParams.PerTensor(32, true, 1f);
+                marked.Add(b);
+            }
+        return marked;
     }
 
     private T Stage<T>(string name, Func<T> work)
