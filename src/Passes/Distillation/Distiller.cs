@@ -206,7 +206,8 @@ public sealed class Distiller(DistillationOptions options, IDiagnostics diagnost
     {
         var k = period + 1;
         using var optimizer = torch.optim.AdamW(parameters, lr: options.LearningRate, weight_decay: 0);
-        var rng = new Random(HashCode.Combine(options.Seed, period) & 0x7fffffff);
+        // Not HashCode.Combine: it is randomised per process, and a resumed run must draw the same batches.
+        var rng = new Random(unchecked(options.Seed * 1_000_003 + period) & 0x7fffffff);
         var n = (int)data.shape[0];
         var batch = Math.Min(options.BatchSize, n);
         using var progress = diagnostics.BeginProgress($"distill block {k}/{cuts.Count}", steps);

@@ -1,0 +1,98 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using ArchNet.Frontend;
+using ArchNet.Frontend.Data;
+using ArchNet.IR;
+using ArchNet.Testing;
+using Attribute = ArchNet.IR.Attribute;
+
+namespace ArchNet.Cli.Tests;
+
+/// <summary>
+/// Distillation through the command line: a run killed with SIGKILL resumes from its last checkpoint and ends with the
+/// same artifact as an uninterrupted run; training reads no labels (shuffled evaluation labels change nothing it makes).
+/// </summary>
+public sealed class DistillationTests : IDisposable
+{
+    private readonly Scratch _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    /// <summary>A small CNN whose 3x3 stride-2 padded max-pool archnet cannot run and no exact rewrite expresses: it is retrained.</summary>
+    private string Teacher()
+    {
+        var b = new GraphBuilder(opset: 13, seed: 11);
+        var x = b.Input("image", 1, 1, 8, 8);
+        var c1 = b.Op("Relu", b.Op("Conv", [x, b.Random([4, 1, 3, 3]), b.Random([4])], Attribute.Ints("pads", 1, 1, 1, 1)));
+        var p = b.Op("MaxPool", [c1], Attribute.Ints("kernel_shape", 3, 3), Attribute.Ints("strides", 2, 2), Attribute.Ints("pads", 1, 1, 1, 1));
+        var c2 = b.Op("Relu", b.Op("Conv", [p, b.Random([6, 4, 3, 3]), b.Random([6])], Attribute.Ints("pads", 1, 1, 1, 1)));
+        var g = b.Op("Flatten", b.Op("GlobalAveragePool", c2));
+        b.Output(b.Op("Gemm", [g, b.Random([10, 6]), b.Random([10])], Attribute.Int("transB", 1)));
+        var path = _dir.File("teacher.onnx");
+        OnnxExporter.Save(b.Build(), path);
+        return path;
+    }
+
+    private string[] Args(string model, string outDir, string steps, params string[] more) =>
+        [model, "--target", "archnet", "-o", outDir, "--calib", "random:64?seed=3&min=0&max=1", "--wbits", "4", "--abits", "4",
+         "--distill-steps", steps, "--distill-batch", "8", "--threads", "1", .. more];
+
+    [Fact]
+    public void KilledRun_Resumed_EndsWithTheSameArtifactAsAnUninterruptedRun()
+    {
+        var model = Teacher();
+        const string steps = "3000";
+        var whole = _dir.File("whole");
+        var r = Archnetc.Run(_dir.Path, TimeSpan.FromMinutes(5), Args(model, whole, steps));
+        Assert.True(r.ExitCode == 0, r.ToString());
+
+        // Start the same compile elsewhere and kill it (SIGKILL: no handler runs) once its first checkpoint exists.
+        var killed = _dir.File("killed");
+        var checkpoint = Path.Combine(killed, "distill", "distill.ckpt");
+        using (var process = Process.Start(Archnetc.StartInfo(_dir.Path, Args(model, killed, steps)))!)
+        {
+            _ = process.StandardOutput.ReadToEndAsync();
+            _ = process.StandardError.ReadToEndAsync();
+            var clock = Stopwatch.StartNew();
+            while (!File.Exists(checkpoint) && !process.HasExited && clock.Elapsed < TimeSpan.FromMinutes(4)) Thread.Sleep(10);
+            Assert.False(process.HasExited, "the compile ended before its first checkpoint could be interrupted: give it more steps");
+            process.Kill(entireProcessTree: true);
+            process.WaitForExit();
+        }
+        Assert.True(File.Exists(checkpoint), "no checkpoint was written before the kill");
+        Assert.False(File.Exists(Path.Combine(killed, "report.json")), "the killed run got as far as its report");
+
+        var resumed = Archnetc.Run(_dir.Path, TimeSpan.FromMinutes(5), Args(model, killed, steps));
+        Assert.True(resumed.ExitCode == 0, resumed.ToString());
+        Assert.Contains("resuming after period", resumed.Stdout + resumed.Stderr);
+        Assert.Equal(File.ReadAllBytes(Path.Combine(whole, "model.qdq.onnx")), File.ReadAllBytes(Path.Combine(killed, "model.qdq.onnx")));
+        var blocks = (string dir) => JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "report.json")))!["distillation"]!["blocks"]!.ToJsonString();
+        Assert.Equal(blocks(whole), blocks(killed));
+    }
+
+    [Fact]
+    public void Training_ReadsNoLabels_ShuffledEvaluationLabelsChangeNothingItMakes()
+    {
+        var model = Teacher();
+        var labels = Enumerable.Range(0, 64).Select(i => (long)(i % 10)).ToArray();
+        var shuffled = labels.ToArray();
+        new Random(5).Shuffle(shuffled);
+        Assert.NotEqual(labels, shuffled);
+        Npy.Write(_dir.File("labels.npy"), TensorData.FromInt64s([64], labels));
+        Npy.Write(_dir.File("shuffled.npy"), TensorData.FromInt64s([64], shuffled));
+
+        var a = _dir.File("a");
+        var b = _dir.File("b");
+        var ra = Archnetc.Run(_dir.Path, TimeSpan.FromMinutes(3), Args(model, a, "120", "--eval-labels", "npy:" + _dir.File("labels.npy")));
+        var rb = Archnetc.Run(_dir.Path, TimeSpan.FromMinutes(3), Args(model, b, "120", "--eval-labels", "npy:" + _dir.File("shuffled.npy")));
+        Assert.True(ra.ExitCode == 0, ra.ToString());
+        Assert.True(rb.ExitCode == 0, rb.ToString());
+
+        Assert.Equal(File.ReadAllBytes(Path.Combine(a, "model.qdq.onnx")), File.ReadAllBytes(Path.Combine(b, "model.qdq.onnx")));
+        var report = (string dir) => JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "report.json")))!;
+        Assert.Equal(report(a)["distillation"]!["blocks"]!.ToJsonString(), report(b)["distillation"]!["blocks"]!.ToJsonString());
+        Assert.Equal(report(a)["fidelity"]!.ToJsonString(), report(b)["fidelity"]!.ToJsonString());
+        // The labels did reach the report: accuracy is measured with them (so the two runs did read different files).
+        Assert.NotNull(report(a)["accuracy"]);
+    }
+}
