@@ -29,6 +29,32 @@ public sealed class FloatEmulatorTests
         }
     }
 
+    /// <summary>Ops transformers keep after canonicalization; they run as float host ops in integer mode.</summary>
+    [Theory]
+    [InlineData("LayerNormalization")]
+    [InlineData("GeluErf")]
+    [InlineData("GeluTanh")]
+    public void FloatMode_MatchesOnnxRuntime_OnTransformerOps(string op)
+    {
+        var b = new GraphBuilder(opset: 20, seed: 3);
+        var x = b.Input("x", 2, 5, 12);
+        var y = op switch
+        {
+            "LayerNormalization" => b.Op("LayerNormalization", [x, b.Random([12]), b.Random([12])],
+                IR.Attribute.Int("axis", -1), IR.Attribute.Float("epsilon", 1e-3f)),
+            "GeluErf" => b.Op("Gelu", x),
+            _ => b.Op("Gelu", [x], IR.Attribute.String("approximate", "tanh")),
+        };
+        b.Output(y);
+        var model = b.Build();
+        var inputs = OrtRunner.RandomInputs(model.Graph, seed: 5, lo: -4, hi: 4);
+        using var ort = new ReferenceRunner(OnnxExporter.ToBytes(model));
+        var expected = ort.Run(inputs)[y.Name];
+        var actual = new Emulator(model, EmulatorMode.Float).Run(inputs.ToDictionary(kv => kv.Key, kv => Tensor.FromTensorData(kv.Value))).Outputs[y.Name];
+        var err = OrtRunner.MaxRelativeError(TensorData.FromFloats(actual.Dims(), actual.ToReal()), expected);
+        Assert.True(err < 1e-5, $"{op}: max relative error {err}");
+    }
+
     [Fact]
     public void Run_ReturnsRequestedIntermediates()
     {

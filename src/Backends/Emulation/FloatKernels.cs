@@ -49,6 +49,10 @@ internal static class FloatKernels
             "Constant" => [Tensor.FromTensorData(node.Attr("value")!.AsTensor())],
             "Cast" => [Cast(node, a[0]!)],
             "ReduceMean" => [ReduceMean(node, a)],
+            "LayerNormalization" => [LayerNorm(node, a)],
+            "Gelu" => [Map(a[0]!, node.GetString("approximate", "none") == "tanh"
+                ? x => 0.5f * x * (1f + MathF.Tanh(0.7978845608f * (x + 0.044715f * x * x * x)))
+                : x => (float)(0.5 * x * (1 + Erf(x / Math.Sqrt(2)))))],
             _ => throw new ArchNetException($"emulator: op {node.OpType} (node '{node.DisplayName}') is not emulated"),
         };
     }
@@ -364,5 +368,33 @@ internal static class FloatKernels
         var count = x.Length / sum.Length;
         for (var i = 0; i < sum.Length; i++) sum[i] /= count;
         return Tensor.FromFloats(keep ? outShape : [.. outShape.Where((d, i) => !axes.Contains(i))], sum);
+    }
+
+    /// <summary>ONNX LayerNormalization (opset 17): normalized over the axes from <c>axis</c> on, then scale and bias (broadcast).</summary>
+    private static Tensor LayerNorm(Node node, Tensor?[] a)
+    {
+        var x = F(a[0]);
+        var axis = Movement.NormAxis((int)node.GetInt("axis", -1), x.Rank);
+        var eps = node.GetFloat("epsilon", 1e-5f);
+        var inner = Tensor.ShapeLength(x.Shape.AsSpan(axis));
+        var normShape = x.Shape[axis..];
+        var scale = a[1]!.ToReal();
+        var scaleMap = BroadcastMap(a[1]!.Shape, normShape);
+        var bias = a.Length > 2 && a[2] is { } b ? b.ToReal() : null;
+        var biasMap = bias is null ? null : BroadcastMap(a[2]!.Shape, normShape);
+        var src = x.Floats!;
+        var r = new float[src.Length];
+        for (var o = 0; o < src.Length / Math.Max(inner, 1); o++)
+        {
+            var row = src.AsSpan(o * inner, inner);
+            double mean = 0, sq = 0;
+            foreach (var v in row) mean += v;
+            mean /= inner;
+            foreach (var v in row) sq += (v - mean) * (v - mean);
+            var inv = 1.0 / Math.Sqrt(sq / inner + eps);
+            for (var i = 0; i < inner; i++)
+                r[o * inner + i] = (float)((row[i] - mean) * inv) * scale[scaleMap[i]] + (bias is null ? 0f : bias[biasMap![i]]);
+        }
+        return Tensor.FromFloats(x.Shape, r);
     }
 }
