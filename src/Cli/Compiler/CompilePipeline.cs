@@ -291,7 +291,9 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
     {
         var values = model.Graph.DefinedValues().Where(wanted).ToDictionary(v => v.Name);
         var graphInputs = model.Graph.Inputs.Select(i => i.Name).ToHashSet();
-        using var ort = new ReferenceRunner(floatGraph, values.Keys.Where(n => !graphInputs.Contains(n)).Order(StringComparer.Ordinal));
+        // All cores and ORT's graph optimizations: exposed values stay outputs, so fusions cannot drop them.
+        using var ort = new ReferenceRunner(floatGraph, values.Keys.Where(n => !graphInputs.Contains(n)).Order(StringComparer.Ordinal),
+            optimize: true, threads: Environment.ProcessorCount);
         using var progress = diagnostics.BeginProgress("calibrate", data.Count);
         foreach (var (_, count, inputs) in ItemSlices(data, ItemsPerRun(model)))
         {

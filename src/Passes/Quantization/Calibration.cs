@@ -35,19 +35,26 @@ public sealed class TensorStatistics
         float mn = Min, mx = Max;
         foreach (var v in values)
         {
-            if (float.IsNaN(v)) continue;
+            // NaN fails both comparisons, so it never moves the range.
             if (v < mn) mn = v;
             if (v > mx) mx = v;
         }
         (Min, Max) = (mn, mx);
         Count += values.Length;
-        if (shape.Length >= 2 && shape[1] > 0)
+        if (shape.Length >= 2 && shape[1] > 0 && values.Length > 0)
         {
             var channels = shape[1];
             var inner = values.Length / (shape[0] * channels);
             ChannelSums ??= new double[channels];
-            if (ChannelSums.Length != channels) return;
-            for (var i = 0; i < values.Length; i++) ChannelSums[i / inner % channels] += values[i];
+            if (ChannelSums.Length != channels || inner == 0) return;
+            // Contiguous runs of one channel: [N, C, inner] in row-major order.
+            var span = values.AsSpan();
+            for (var block = 0; block < values.Length / inner; block++)
+            {
+                double sum = 0;
+                foreach (var v in span.Slice(block * inner, inner)) sum += v;
+                ChannelSums[block % channels] += sum;
+            }
             ChannelItems += (long)shape[0] * inner;
         }
     }
