@@ -35,6 +35,7 @@ internal static class CompileCommand
         var method = new Option<CalibrationMethod>("--calib-method") { Description = "Activation range: MinMax, Percentile, Mse or Entropy.", DefaultValueFactory = _ => CalibrationMethod.MinMax };
         var edges = new Option<EdgeLayerPolicy>("--edge-layers") { Description = "First and last weight layers: Same, or EightBit.", DefaultValueFactory = _ => EdgeLayerPolicy.Same };
         var noBias = new Option<bool>("--no-bias-correction") { Description = "Skip bias correction of quantized weights." };
+        var noEqualize = new Option<bool>("--no-equalization") { Description = "Skip cross-layer equalization of convolution pairs before calibration." };
         var plugins = BackendsOptions.PluginDirOption();
         var distill = new Option<DistillMode>("--distill") { Description = "Auto: retrain replacements for nodes the target rejects; Always: also blockwise QAT; Off.", DefaultValueFactory = _ => DistillMode.Auto };
         var steps = new Option<int>("--distill-steps") { Description = "Distillation optimizer steps over all blocks.", DefaultValueFactory = _ => new CompileOptions("", "", "").DistillSteps };
@@ -46,7 +47,7 @@ internal static class CompileCommand
             DefaultValueFactory = _ => Environment.ProcessorCount,
         };
         command.Arguments.Add(model);
-        foreach (var o in new Option[] { target, output, calib, eval, labels, wbits, abits, backend, fallback, method, edges, noBias, plugins, distill, steps, batch, seed, threads })
+        foreach (var o in new Option[] { target, output, calib, eval, labels, wbits, abits, backend, fallback, method, edges, noBias, noEqualize, plugins, distill, steps, batch, seed, threads })
             command.Options.Add(o);
         command.SetAction(parse =>
         {
@@ -62,6 +63,7 @@ internal static class CompileCommand
                 Method = parse.GetValue(method),
                 EdgeLayers = parse.GetValue(edges),
                 BiasCorrection = !parse.GetValue(noBias),
+                Equalization = !parse.GetValue(noEqualize),
                 PluginDirectories = parse.GetValue(plugins) ?? [],
                 TargetsDirectory = TargetsCommand.Catalog().Directory,
                 Distill = parse.GetValue(distill),

@@ -18,6 +18,8 @@ public sealed record CompileOptions(string ModelPath, string Target, string Outp
     public CalibrationMethod Method { get; init; } = CalibrationMethod.MinMax;
     public EdgeLayerPolicy EdgeLayers { get; init; } = EdgeLayerPolicy.Same;
     public bool BiasCorrection { get; init; } = true;
+    /// <summary>Cross-layer equalization of convolution pairs before calibration (not after distillation).</summary>
+    public bool Equalization { get; init; } = true;
     /// <summary>Per-layer fidelity is measured on this many evaluation items (it runs the float and integer graphs
     /// keeping every intermediate, which costs memory and time).</summary>
     public int LayerFidelityItems { get; init; } = 64;

@@ -87,6 +87,13 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
         var distilled = DistillIfNeeded(model, capability, calib, quantTarget);
         foreach (var b in provisional) if (b.Quant is { Bits: 32, Scales.Length: 1 } q && q.Scales[0] == 1f) b.Quant = null;
 
+        // Cross-layer equalization before the float graph is taken: calibration, the per-layer float reference and the
+        // integer graph all see the same (equivalent) weights. Trained students keep the weights training chose.
+        var equalized = distilled is null && o.Equalization
+            ? Stage("equalize", () => CrossLayerEqualization.Run(model.Graph))
+            : [];
+        if (equalized.Count > 0) diagnostics.Info($"equalize: {equalized.Count} convolution pair(s) equalized");
+
         // Quantize. Statistics come from ONNX Runtime running this (canonical, legal) float graph with every
         // intermediate exposed: much faster than the emulator's float mode on large models, and the same values.
         var floatGraph = OnnxExporter.ToBytes(model);
@@ -151,6 +158,7 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
             QuantizedActivations = summary.QuantizedActivations,
             QuantizedWeights = summary.QuantizedWeights,
             BiasCorrectedLayers = summary.BiasCorrected,
+            EqualizedPairs = [.. equalized.Select(p => $"{p.First} -> {p.Second}")],
             EightBitEdgeLayers = summary.EightBitEdgeLayers,
             Method = o.Method.ToString(),
             TimingsSeconds = new SortedDictionary<string, double>(_timings),

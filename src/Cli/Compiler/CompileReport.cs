@@ -50,6 +50,8 @@ public sealed record CompileReport
     [JsonPropertyName("quantized_activations")] public int QuantizedActivations { get; init; }
     [JsonPropertyName("quantized_weights")] public int QuantizedWeights { get; init; }
     [JsonPropertyName("bias_corrected_layers")] public int BiasCorrectedLayers { get; init; }
+    /// <summary>Convolution pairs rescaled by cross-layer equalization ("first -> second").</summary>
+    [JsonPropertyName("equalized_pairs")] public IReadOnlyList<string> EqualizedPairs { get; init; } = [];
     [JsonPropertyName("eight_bit_edge_layers")] public IReadOnlyList<string> EightBitEdgeLayers { get; init; } = [];
     [JsonPropertyName("timings_s")] public required SortedDictionary<string, double> TimingsSeconds { get; init; }
     [JsonPropertyName("distillation")] public DistillationSummary? Distillation { get; init; }
@@ -124,6 +126,7 @@ public static class ReportWriter
         sb.AppendLine($"- backend `{r.Backend}`, artifacts: {string.Join(", ", r.Artifacts.Select(a => $"`{a}`"))}");
         sb.AppendLine($"- weights {r.WeightBits} bits, activations {r.ActivationBits} bits; calibration {r.Method} on {r.CalibrationItems} items ({r.Calibration})");
         sb.AppendLine($"- integer semantics: {r.Semantics}");
+        sb.AppendLine($"- cross-layer equalization: {r.EqualizedPairs.Count} convolution pair(s); bias correction: {r.BiasCorrectedLayers} layer(s)");
         sb.AppendLine($"- evaluation: {r.EvaluationItems} items ({r.Evaluation})");
         sb.AppendLine($"- legalization: {r.UnsupportedNodesBefore} node(s) unsupported before, {r.Rewrites.Count} rewrite(s), {r.UnsupportedNodesAfter} unsupported after");
         sb.AppendLine();
