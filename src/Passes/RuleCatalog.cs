@@ -24,9 +24,9 @@ public static class RuleCatalog
         new AveragePoolToDepthwiseConv(), new AveragePoolToGlobalAveragePool(), new GlobalAveragePoolToDepthwiseConv(), new ReduceMeanToGlobalAveragePool(), new GlobalMaxPoolToMaxPool(),
         new ClipToRelu(), new ClipToReluDifference(), new HardSigmoidToRelu(), new HardSwishToHardSigmoidMul(), new HardSwishToRelu(),
         new LeakyReluToRelu(), new LeakyReluToPRelu(), new SiluToSigmoidMul(),
-        new SubConstantToAdd(), new DivConstantToMul(), new ChannelAffineToDepthwiseConv(), new BatchNormToDepthwiseConv(), new BatchNormToMulAdd(),
+        new SubConstantToAdd(), new DivConstantIntoLinear(), new DivConstantToMul(), new ChannelAffineToDepthwiseConv(), new BatchNormToDepthwiseConv(), new BatchNormToMulAdd(),
         new LayerNormalizationDecompose(), new SoftmaxDecompose(), new GeluDecompose(),
-        new ZeroChannelConcatToConv(), new ZeroChannelConcatIntoConv(), new ChannelSliceToConv(), new ChannelSplitToConvs(),
+        new SliceOfLinearToSlicedWeights(), new GatherScalarToSliceReshape(), new ZeroChannelConcatToConv(), new ZeroChannelConcatIntoConv(), new ChannelSliceToConv(), new ChannelSplitToConvs(),
         new ResizeNearest2xToConvTranspose(), new ResizeNearest2xToDepthToSpace(), new ResidualAddToConcatConv(), new SplitAddChannels(),
         new FlattenToReshape(), new ReshapeToFlatten(),
     ];

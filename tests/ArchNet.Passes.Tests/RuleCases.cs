@@ -294,6 +294,37 @@ public static class RuleCases
             () => M(b => b.Output(b.Op("Div", b.Input("x", 2, 4), b.Scalar(3)))),
             () => M(b => b.Output(b.Op("Div", b.Input("x", 2, 4), b.Scalar(0)))),
             Gone: "Div"),
+        new("DivConstantIntoLinear",
+            () => M(b =>
+            {
+                var y = b.Op("Add", b.Random([8]), b.Op("MatMul", b.Input("x", 3, 8), b.Random([8, 8])));
+                var heads = b.Op("Transpose", [b.Op("Reshape", y, b.Ints(3, 2, 4))], Ints("perm", 1, 0, 2));
+                b.Output(b.Op("Div", heads, b.Scalar(2f)));
+            }),
+            () => M(b =>
+            {
+                // The heads are also an output: scaling the weight would change it.
+                var y = b.Op("MatMul", b.Input("x", 3, 8), b.Random([8, 8]));
+                var heads = b.Op("Reshape", y, b.Ints(3, 2, 4));
+                b.Output(b.Op("Div", heads, b.Scalar(2f)), heads);
+            }),
+            Gone: "Div"),
+        new("SliceOfLinearToSlicedWeights",
+            () => M(b =>
+            {
+                var y = b.Op("Add", b.Random([12]), b.Op("MatMul", b.Input("x", 5, 1, 8), b.Random([8, 12])));
+                b.Output(b.Op("Slice", y, b.Ints(4), b.Ints(8), b.Ints(-1)), b.Op("Slice", y, b.Ints(8), b.Ints(12), b.Ints(2)));
+            }),
+            () => M(b =>
+            {
+                var y = b.Op("Add", b.Random([12]), b.Op("MatMul", b.Input("x", 5, 2, 8), b.Random([8, 12])));
+                b.Output(b.Op("Slice", y, b.Ints(0), b.Ints(1), b.Ints(1)));
+            }),
+            Gone: "Slice"),
+        new("GatherScalarToSliceReshape",
+            () => M(b => b.Output(b.Op("Gather", [b.Input("x", 1, 5, 8), b.Const(TensorData.FromInt64s([], [0]))], Int("axis", 1)))),
+            () => M(b => b.Output(b.Op("Gather", [b.Input("x", 1, 5, 8), b.Ints(0, 2)], Int("axis", 1)))),
+            Gone: "Gather"),
         new("ChannelAffineToDepthwiseConv",
             () => M(b => b.Output(b.Op("Mul", b.Input("x", 1, 3, 4, 4), b.Random([3, 1, 1])))),
             () => M(b => b.Output(b.Op("Mul", b.Input("x", 1, 3, 4, 4), b.Random([4])))),
