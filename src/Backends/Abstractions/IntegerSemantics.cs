@@ -29,6 +29,9 @@ namespace ArchNet.Backends.Abstractions;
 /// elements in the window (padding counted only when count_include_pad = 1).
 /// Concat: each input rescaled to the output's parameters. Reshape, Flatten, Transpose, Squeeze, Unsqueeze, Slice,
 /// Identity, Dropout, Pad (constant 0, writes zx): integers move unchanged, then rescale.
+/// Softmax along the last axis: T[d] = round-half-even(2^16 exp(-sx d)) in double on the host (d = 0 .. qmax - qmin, a
+/// table a backend emits as constants); per row e_i = T[max - x_i], sum = sum e_i, p_i = floor((2^17 e_i + sum) / (2 sum)),
+/// then acc = p_i with M = f32(f32(2^-16) / sy).
 /// rescale(v): identity when input and output parameters are equal, otherwise requantization of acc = v - zx with
 /// M = f32(sx / sy).
 /// </para>

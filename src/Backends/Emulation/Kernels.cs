@@ -7,7 +7,7 @@ namespace ArchNet.Backends.Emulation;
 /// The integer kernels of the golden model. Each follows the per-op rule written in <see cref="IntegerArithmetic"/>'s
 /// summary; <see cref="HasIntegerKernel"/> and <see cref="RunInteger"/> share their preconditions so they cannot disagree.
 /// </summary>
-internal sealed class Kernels(QuantSemantics semantics)
+internal sealed partial class Kernels(QuantSemantics semantics)
 {
     private readonly ConcurrentDictionary<Value, Tensor> _quantizedConstants = new();
     private readonly ConcurrentDictionary<Node, PreparedWeights> _weights = new();
@@ -35,6 +35,7 @@ internal sealed class Kernels(QuantSemantics semantics)
             "Concat" => node.Inputs.All(v => v is not null && (isQuantizedActivation(v) || (v.IsConstant && PerTensor(v)))),
             "Reshape" or "Flatten" or "Transpose" or "Squeeze" or "Unsqueeze" or "Identity" or "Dropout" => Act(0),
             "Slice" or "Gather" => Act(0) && node.Inputs.Skip(1).All(v => v is null || v.IsConstant),
+            "Softmax" => Act(0) && SoftmaxAlongLastAxis(node),
             "Pad" => Act(0) && node.GetString("mode", "constant") == "constant" && node.Inputs.Skip(1).All(v => v is null || v.IsAbsent || v.IsConstant),
             _ => false,
         };
@@ -66,6 +67,7 @@ internal sealed class Kernels(QuantSemantics semantics)
                 return [Clamp(x, lo, hi, outQ)];
             }
             case "MaxPool": return [MaxPool(node, Q(0), outQ)];
+            case "Softmax": return [Softmax(Q(0), outQ)];
             case "AveragePool": return [AveragePool(node, Q(0), outQ)];
             case "GlobalAveragePool": return [GlobalAveragePool(Q(0), outQ)];
             case "Concat":

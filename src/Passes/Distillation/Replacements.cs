@@ -168,6 +168,223 @@ public sealed class LargeKernelToStacked3x3 : Replacement
 
 }
 
+/// <summary>
+/// A patchify conv (kernel = stride = k, no padding: a ViT's patch embedding) -> n stride-2 3x3 convs (padding 1) with
+/// ReLU between, n chosen so the output size is the same (28 -> 14 -> 7 -> 4 for 7x7 patches). The first n-1 convs
+/// start as tap copies (each output channel copies one tap of one input channel, so nothing is lost on the way: 9x the
+/// channels per stage), and the last gathers the teacher's k x k kernel from them at the offsets of the middle patch:
+/// that patch is exact at the start, the others see the kernel shifted by the difference of the strides (2^n vs k)
+/// and training recovers it. The copies go through ReLU, so they are exact for non-negative inputs (images).
+/// </summary>
+public sealed class PatchifyToStrided3x3 : Replacement
+{
+    /// <summary>Arch-Net's input-channel limit: the tap copies multiply channels by 9 per stage.</summary>
+    private const long MaxChannels = 512;
+
+    public override string Name => "patchify-to-strided-3x3";
+    public override string Summary => "k x k stride-k patch conv -> n stride-2 3x3 convs with ReLU between (tap copies, then the teacher's kernel)";
+    public override string OpType => "Conv";
+
+    public override bool CanReplace(Node node, Capability capability) =>
+        IsConv2d(node, out var d) && node.GetInt("group", 1) == 1 && d[2] == d[3] && d[2] > 3
+        && LargeKernelToStacked3x3.Pads(node).All(p => p == 0) && LargeKernelToStacked3x3.Dilation1(node)
+        && node.GetInts("strides") is { Length: 2 } st && st[0] == d[2] && st[1] == d[2]
+        && Stages(node) is { } n && d[1] * Pow9(n - 1) <= MaxChannels;
+
+    private static long Pow9(int e) => (long)Math.Pow(9, e);
+
+    /// <summary>How many stride-2 pad-1 3x3 convs give the teacher's output size, or null.</summary>
+    private static int? Stages(Node node)
+    {
+        if (Dims(node.Input(0)) is not [_, _, var h, var w] || Dims(node.Outputs[0]) is not [_, _, var oh, var ow] || h <= 0 || w <= 0) return null;
+        for (var n = 1; n <= 5; n++)
+        {
+            long a = h, b = w;
+            for (var i = 0; i < n; i++) (a, b) = ((a + 1) / 2, (b + 1) / 2);
+            if (a == oh && b == ow) return n;
+            if (a < oh || b < ow) return null;
+        }
+        return null;
+    }
+
+    /// <summary>Digits e_s in {-1, 0, 1} with sum 2^s e_s = offset (one stage's tap per digit), or null when out of reach.</summary>
+    private static int[]? Digits(long offset, int n)
+    {
+        var e = new int[n];
+        for (var code = 0; code < (int)Math.Pow(3, n); code++)
+        {
+            long sum = 0;
+            for (int s = 0, c = code; s < n; s++, c /= 3) sum += (e[s] = c % 3 - 1) * (1L << s);
+            if (sum == offset) return e;
+        }
+        return null;
+    }
+
+    public override IReadOnlyList<Node> Replace(Node node, Capability capability)
+    {
+        IsConv2d(node, out var d);
+        var g = node.Graph!;
+        var (outCh, inCh, k) = (d[0], d[1], d[2]);
+        var n = Stages(node)!.Value;
+        var outSize = Dims(node.Outputs[0])!;
+        var src = node.Input(1)!.Constant!.ToFloats();
+        var bias = node.Input(2)?.Constant?.ToFloats();
+        var hint = node.Name.Length > 0 ? node.Name : "patch";
+        var made = new List<Node>();
+        var x = node.Input(0)!;
+        var ch = inCh;
+        for (var s = 0; s < n - 1; s++)
+        {
+            var copies = new float[ch * 9 * ch * 9];
+            for (long c = 0; c < ch; c++)
+                for (var tap = 0; tap < 9; tap++) copies[((c * 9 + tap) * ch + c) * 9 + tap] = 1;
+            var conv = Conv3x3(g, node, x, copies, ch * 9, ch, null, 2, null, $"{hint}_s{s}");
+            var relu = Relu(g, node, conv.Outputs[0], $"{hint}_s{s}");
+            made.Add(conv);
+            made.Add(relu);
+            x = relu.Outputs[0];
+            ch *= 9;
+        }
+        // Teacher tap p of patch i sits at offset p + (k - 2^n) i from the student's centre 2^n i; match the middle patch.
+        int[]? Offset(long p, long size) => Digits(p + (k - (1L << n)) * ((size - 1) / 2), n);
+        var last = new float[outCh * ch * 9];
+        for (long py = 0; py < k; py++)
+            for (long px = 0; px < k; px++)
+            {
+                if (Offset(py, outSize[2]) is not { } ey || Offset(px, outSize[3]) is not { } ex) continue;
+                for (long i = 0; i < inCh; i++)
+                {
+                    var channel = i;
+                    for (var s = 0; s < n - 1; s++) channel = channel * 9 + (ey[s] + 1) * 3 + ex[s] + 1;
+                    var tap = (ey[n - 1] + 1) * 3 + ex[n - 1] + 1;
+                    for (long o = 0; o < outCh; o++) last[(o * ch + channel) * 9 + tap] = src[((o * inCh + i) * k + py) * k + px];
+                }
+            }
+        var final = Conv3x3(g, node, x, last, outCh, ch, bias, 2, null, $"{hint}_s{n - 1}");
+        made.Add(final);
+        Retire(g, node, final.Outputs[0]);
+        return made;
+    }
+}
+
+/// <summary>
+/// LayerNorm over the last axis -> nothing of its own: its per-channel affine (gamma, beta) and its mean subtraction,
+/// both linear, are folded into the constant weights of the linear layers that read it (through data movement that
+/// keeps the last axis: Transpose, Reshape, Slice, Gather), W' = (I - 11^T/d) diag(gamma) W and b' = b + beta W.
+/// This is Arch-Net's LayerNorm -> BatchNorm at inference time, where BN is a per-channel affine that folds away; a
+/// chip without Mul or BN (archnet-transformer) then needs no op for it at all. What it costs: the division by each
+/// token's standard deviation is gone (the statistics the student cannot compute), so the student starts off by a
+/// per-token scale and distillation retrains the folded weights (and everything before) to recover it.
+/// </summary>
+public sealed class LayerNormToFoldedAffine : Replacement
+{
+    public override string Name => "layernorm-to-folded-affine";
+    public override string Summary => "LayerNorm -> per-channel affine (BN-like) folded into the linear layers that read it";
+    public override string OpType => "LayerNormalization";
+
+    /// <summary>A linear layer reading the normalised value: its weight is [K, N] (or [N, K] when transposed) and its bias, if any, is a constant input.</summary>
+    private sealed record Target(Node Layer, bool Transposed, Node? BiasAdd, int BiasIndex);
+
+    public override bool CanReplace(Node node, Capability capability) =>
+        Channels(node) is { } d && node.Input(1)?.Constant?.ElementCount == d
+        && (node.Input(2) is null || node.Input(2)!.IsAbsent || node.Input(2)!.Constant?.ElementCount == d)
+        && node.Outputs.Count(o => !o.IsAbsent) == 1 && Targets(node.Outputs[0], d) is { Count: > 0 };
+
+    private static long? Channels(Node n) =>
+        Dims(n.Input(0)) is { Length: >= 2 } x && x[^1] > 0 && n.GetInt("axis", -1) is var a && (a == -1 || a == x.Length - 1) ? x[^1] : null;
+
+    /// <summary>The linear layers reached from <paramref name="v"/> through last-axis-preserving movement; null when any reader is something else.</summary>
+    private static List<Target>? Targets(Value v, long d)
+    {
+        var found = new List<Target>();
+        if (v.Producer?.Graph is { } g && g.Outputs.Contains(v)) return null;
+        foreach (var (reader, index) in v.Uses)
+        {
+            var rank = Dims(v)?.Length ?? 0;
+            switch (reader.OpType)
+            {
+                case "MatMul" when index == 0 && reader.Input(1)?.Constant is { Dims: [var k, _] } && k == d:
+                {
+                    var y = reader.Outputs[0];
+                    var add = y.Uses.Count == 1 && y.Uses[0].Node is { OpType: "Add" } a && a.Outputs[0].Shape?.Rank == y.Shape?.Rank ? a : null;
+                    var bi = add is null ? -1 : 1 - y.Uses[0].Index;
+                    var n = reader.Input(1)!.Constant!.Dims[1];
+                    if (add is not null && (add.Input(bi)?.Constant is not { } c || c.ElementCount != n || c.Dims.Length == 0 || c.Dims[^1] != n))
+                        (add, bi) = (null, -1);
+                    found.Add(new Target(reader, false, add, bi));
+                    break;
+                }
+                case "Gemm" when index == 0 && reader.GetInt("transA", 0) == 0 && reader.GetFloat("alpha", 1) == 1 && reader.GetFloat("beta", 1) == 1
+                    && reader.Input(1)?.Constant is { Dims.Length: 2 } w && w.Dims[reader.GetInt("transB", 0) != 0 ? 1 : 0] == d
+                    && (reader.Input(2) is null || reader.Input(2)!.IsAbsent || reader.Input(2)!.Constant is { } cb && cb.ElementCount == w.Dims[reader.GetInt("transB", 0) != 0 ? 0 : 1]):
+                    found.Add(new Target(reader, reader.GetInt("transB", 0) != 0, null, 2));
+                    break;
+                case "Transpose" when index == 0 && reader.GetInts("perm") is { } perm && perm.Length == rank && perm[^1] == rank - 1:
+                case "Reshape" when index == 0 && Dims(reader.Outputs[0]) is { Length: > 0 } o && o[^1] == d:
+                case "Slice" when index == 0 && reader.Input(3)?.Constant is { } axes && axes.ToInt64s().All(a => a != -1 && a != rank - 1):
+                case "Gather" when index == 0 && reader.GetInt("axis", 0) is var ax && ax != -1 && ax != rank - 1 && Dims(reader.Outputs[0]) is { Length: > 0 } go && go[^1] == d:
+                    if (Targets(reader.Outputs[0], d) is not { } more) return null;
+                    found.AddRange(more);
+                    break;
+                default:
+                    return null;
+            }
+        }
+        return found;
+    }
+
+    public override IReadOnlyList<Node> Replace(Node node, Capability capability)
+    {
+        var g = node.Graph!;
+        var d = (int)Channels(node)!.Value;
+        var gamma = node.Input(1)!.Constant!.ToFloats();
+        var beta = node.Input(2) is { Constant: { } bc } ? bc.ToFloats() : new float[d];
+        var targets = Targets(node.Outputs[0], d)!;
+        var made = new List<Node>();
+        foreach (var t in targets)
+        {
+            var wc = t.Layer.Input(1)!.Constant!;
+            var w = wc.ToFloats();
+            var n = (int)(t.Transposed ? wc.Dims[0] : wc.Dims[1]);
+            int At(int k, int j) => t.Transposed ? j * d + k : k * n + j;
+            var folded = new float[w.Length];
+            var shift = new float[n];
+            for (var j = 0; j < n; j++)
+            {
+                double mean = 0, bw = 0;
+                for (var k = 0; k < d; k++) { mean += gamma[k] * w[At(k, j)]; bw += beta[k] * w[At(k, j)]; }
+                mean /= d;
+                for (var k = 0; k < d; k++) folded[At(k, j)] = (float)(gamma[k] * w[At(k, j)] - mean);
+                shift[j] = (float)bw;
+            }
+            var hint = t.Layer.Name.Length > 0 ? t.Layer.Name : "linear";
+            t.Layer.SetInput(1, g.AddConstant(hint + "_ln_folded_w", TensorData.FromFloats([.. wc.Dims], folded)));
+            if (t.Layer.OpType == "Gemm" || t.BiasAdd is not null)
+            {
+                var owner = t.BiasAdd ?? t.Layer;
+                var old = owner.Input(t.BiasIndex)?.Constant;
+                var b = old?.ToFloats() ?? new float[n];
+                var nb = g.AddConstant(hint + "_ln_folded_b", TensorData.FromFloats(old is null ? [n] : [.. old.Dims], [.. b.Select((v, j) => v + shift[j])]));
+                if (owner.Inputs.Count > t.BiasIndex) owner.SetInput(t.BiasIndex, nb); else owner.AppendInput(nb);
+            }
+            else
+            {
+                // A bare MatMul gets the shift as a new bias Add (Add is on every target that has attention).
+                var y = t.Layer.Outputs[0];
+                var sum = new Value(g.FreshName(y.Name + "_ln_shift"), y.Type);
+                g.ReplaceAllUses(y, sum);
+                var add = new Node("Add", [y, g.AddConstant(hint + "_ln_folded_b", TensorData.FromFloats([n], shift))], [sum], null, g.FreshName(hint + "_ln_shift"));
+                g.InsertAfter(t.Layer, add);
+                made.Add(add);
+            }
+            made.Insert(0, t.Layer);
+        }
+        g.ReplaceAllUses(node.Outputs[0], node.Input(0)!);
+        g.Remove(node);
+        return made;
+    }
+}
+
 /// <summary>1x1 conv -> 3x3 conv with padding 1, the teacher's weight at the centre tap (exact).</summary>
 public sealed class PointwiseTo3x3 : Replacement
 {
@@ -276,10 +493,12 @@ public static class ReplacementCatalog
     public static IReadOnlyList<Replacement> All { get; } =
     [
         new GroupedToRegularConv(),
+        new PatchifyToStrided3x3(),
         new LargeKernelToStacked3x3(),
         new PointwiseTo3x3(),
         new AddToConcatConv(),
         new MaxPoolTo2x2(),
+        new LayerNormToFoldedAffine(),
         new SmoothActivationToRelu("Gelu"),
         new SmoothActivationToRelu("Sigmoid"),
         new SmoothActivationToRelu("HardSwish"),
@@ -318,7 +537,9 @@ public static class ReplacementCatalog
                 var r = All.FirstOrDefault(r => r.OpType == node.OpType && r.CanReplace(node, capability));
                 if (r is null) continue;
                 var (name, op, output) = (node.DisplayName, node.OpType, node.Outputs[0].Name);
-                r.Replace(node, capability);
+                var made = r.Replace(node, capability);
+                // A replacement that folds the node away leaves no value of its own: name the first value it changed.
+                if (!graph.Nodes.Any(n => n.Outputs.Any(o => o.Name == output)) && made.Count > 0) output = made[0].Outputs[0].Name;
                 records.Add(new ReplacementRecord(name, op, r.Summary, output));
             }
         }
