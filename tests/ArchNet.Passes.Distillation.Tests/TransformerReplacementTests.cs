@@ -99,6 +99,39 @@ public sealed class TransformerReplacementTests
             Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-3 * (1 + Math.Abs(expected[i])), $"element {i}: {expected[i]} vs {actual[i]}");
     }
 
+    /// <summary>Items [count, 5, 8] whose tokens have mean in [-2, 2] and standard deviation exactly <paramref name="deviation"/>.</summary>
+    private static TensorData Tokens(int count, double deviation, int seed)
+    {
+        var rng = new Random(seed);
+        var values = new float[count * 40];
+        for (var token = 0; token < count * 5; token++)
+        {
+            var row = Enumerable.Range(0, 8).Select(_ => rng.NextDouble() * 2 - 1).ToArray();
+            var mean = row.Average();
+            var sd = Math.Sqrt(row.Select(v => (v - mean) * (v - mean)).Average());
+            var offset = rng.NextDouble() * 4 - 2;
+            for (var i = 0; i < 8; i++) values[token * 8 + i] = (float)((row[i] - mean) / sd * deviation + offset);
+        }
+        return TensorData.FromFloats([count, 5, 8], values);
+    }
+
+    [Fact]
+    public void LayerNorm_WithCalibration_TakesTheMeanTokenDeviation_ExactOnTokensOfThatDeviation()
+    {
+        var student = PreNormFeedForward();
+
+        ReplacementCatalog.BuildStudent(student, Transformer, calibration: Tokens(4, 3.0, seed: 11));
+
+        Assert.DoesNotContain(student.Graph.Nodes, n => n.OpType == "LayerNormalization");
+        var reference = PreNormFeedForward();
+        reference.Graph.Nodes.Single(n => n.OpType == "Gelu").OpType = "Relu";
+        var x = Tokens(1, 3.0, seed: 12);
+        var expected = Run(reference, "x", x).Values.Single().ToFloats();
+        var actual = Run(student, "x", x).Values.Single().ToFloats();
+        for (var i = 0; i < expected.Length; i++)
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-3 * (1 + Math.Abs(expected[i])), $"element {i}: {expected[i]} vs {actual[i]}");
+    }
+
     [Fact]
     public void LayerNorm_ReadByANonLinearOp_IsNotReplaced()
     {

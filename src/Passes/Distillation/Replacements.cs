@@ -1,5 +1,7 @@
 using ArchNet.Capabilities;
 using ArchNet.IR;
+using ArchNet.Passes.Distillation.Lowering;
+using TorchSharp;
 using IRAttribute = ArchNet.IR.Attribute;
 
 namespace ArchNet.Passes.Distillation;
@@ -506,6 +508,47 @@ public static class ReplacementCatalog
         new SmoothActivationToRelu("Tanh"),
     ];
 
+    /// <summary>
+    /// Divides gamma of each LayerNorm that <see cref="LayerNormToFoldedAffine"/> will fold by the mean per-token standard
+    /// deviation of its input over (up to 64 of) the calibration items. The folded student then computes (x - mean) / s
+    /// with one s per LayerNorm instead of each token's own: exact for tokens of average deviation, and training starts
+    /// near the teacher rather than off by the residual stream's scale. The graph runs one item at a time (its shapes
+    /// may be folded at batch 1).
+    /// </summary>
+    public static void ScaleLayerNormsByTokenDeviation(Model model, Capability capability, TensorData calibration)
+    {
+        var folding = new LayerNormToFoldedAffine();
+        var norms = model.Graph.Nodes.Where(n => n.OpType == folding.OpType && !capability.Check(n).IsSupported && folding.CanReplace(n, capability)).ToList();
+        var inputs = model.Graph.Inputs.Where(v => !v.IsConstant).ToList();
+        if (norms.Count == 0 || inputs.Count != 1) return;
+        var watched = norms.Select(n => n.Input(0)!).Distinct().ToList();
+        var opset = model.Opset() == 0 ? GraphModule.DefaultOpset : model.Opset();
+        var sums = new double[watched.Count];
+        var count = 0;
+        using (var module = new GraphModule(model.Graph.Nodes, inputs, watched, opset))
+        using (var scope = torch.NewDisposeScope())
+        using (var noGrad = torch.no_grad())
+        {
+            module.eval();
+            var data = TorchTensors.FromData(calibration);
+            var items = (int)Math.Min(64, data.shape[0]);
+            for (var i = 0; i < items; i++, count++)
+            {
+                var outs = module.forward([data.narrow(0, i, 1)]);
+                for (var j = 0; j < watched.Count; j++)
+                    sums[j] += TorchTensors.ToScalar((outs[j] - outs[j].mean([-1L], true)).pow(2).mean([-1L]).sqrt().mean());
+            }
+        }
+        if (count == 0) return;
+        foreach (var norm in norms)
+        {
+            var deviation = sums[watched.IndexOf(norm.Input(0)!)] / count;
+            if (!(deviation > 1e-6) || !double.IsFinite(deviation)) continue;
+            var gamma = norm.Input(1)!.Constant!.ToFloats().Select(g => (float)(g / deviation)).ToArray();
+            norm.SetInput(1, model.Graph.AddConstant(norm.Input(1)!.Name + "_per_deviation", TensorData.FromFloats([gamma.Length], gamma)));
+        }
+    }
+
     /// <summary>The retrain remedies for the audit: one per replacement, with the same precondition.</summary>
     public sealed class Remedies : IRemedySource
     {
@@ -521,11 +564,19 @@ public static class ReplacementCatalog
     /// no replacement handles are an error naming them, unless <paramref name="keepUnreplaced"/> (the caller then decides
     /// what happens to them, e.g. host fallback). Returns what was replaced, in graph order.
     /// </summary>
+    /// <param name="calibration">Optional calibration items of the model's single input (first dimension = items): with them,
+    /// LayerNorms folded into their readers also take the average per-token deviation of their input (see
+    /// <see cref="ScaleLayerNormsByTokenDeviation"/>), so the student starts at the teacher's scale.</param>
     public static List<ReplacementRecord> BuildStudent(Model student, Capability capability, Func<Node, bool>? marked = null,
-        bool keepUnreplaced = false)
+        bool keepUnreplaced = false, TensorData? calibration = null)
     {
         var graph = student.Graph;
         var records = new List<ReplacementRecord>();
+        if (calibration is not null)
+        {
+            ShapeInference.Run(graph);
+            ScaleLayerNormsByTokenDeviation(student, capability, calibration);
+        }
         for (var round = 0; round < 4; round++)
         {
             ShapeInference.Run(graph);
