@@ -123,7 +123,8 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
         }
 
         // Fidelity on the evaluation data: ORT on the original model vs the emulator's integer result.
-        var fidelity = Stage("fidelity", () => MeasureFidelity(model, floatGraph, eval, labels, batch));
+        var fidelity = Stage("fidelity", () => MeasureFidelity(model, floatGraph, eval, labels, batch,
+            distilled?.OutputOffsets ?? new Dictionary<string, double>()));
 
         // Emit.
         Directory.CreateDirectory(o.OutputDirectory);
@@ -325,7 +326,10 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
     private sealed record FidelityResult(FidelityFigures Overall, AccuracyFigures? Accuracy, List<LayerFidelity> Layers,
         int LayerItems, List<string> HostFloatNodes);
 
-    private FidelityResult MeasureFidelity(Model model, byte[] floatGraph, Dataset eval, long[]? labels, int batch)
+    /// <param name="offsets">Per output, the constant a distilled student learned to add (unsigned chips): the
+    /// original's output plus it is what the compiled output must reproduce.</param>
+    private FidelityResult MeasureFidelity(Model model, byte[] floatGraph, Dataset eval, long[]? labels, int batch,
+        IReadOnlyDictionary<string, double> offsets)
     {
         var integer = new Emulator(model, EmulatorMode.Integer);
         using var reference = ReferenceRunner.FromFile(options.ModelPath);
@@ -352,6 +356,7 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
                 var name = outputs[k];
                 if (!r.TryGetValue(name, out var refOut)) continue;
                 var refF = refOut.ToFloats();
+                if (offsets.TryGetValue(name, out var offset)) refF = [.. refF.Select(f => (float)(f + offset))];
                 var outF = q.Outputs[name].ToReal();
                 overall[name].Add(refF, outF);
                 if (k == 0 && q.Outputs[name].Rank == 2 && q.Outputs[name].Shape[1] > 1)

@@ -74,12 +74,14 @@ public sealed record DistillationSummary(
     [property: JsonPropertyName("batch")] int Batch,
     [property: JsonPropertyName("seed")] int Seed,
     [property: JsonPropertyName("resumed_periods")] int ResumedPeriods,
-    [property: JsonPropertyName("seconds")] double Seconds)
+    [property: JsonPropertyName("seconds")] double Seconds,
+    [property: JsonPropertyName("output_offsets")] IReadOnlyDictionary<string, double> OutputOffsets)
 {
     public static DistillationSummary From(ArchNet.Passes.Distillation.DistillationReport r) => new(
         [.. r.Replacements.Select(x => $"{x.Node} ({x.OpType}): {x.Replacement}")],
         [.. r.Blocks.Select(b => new DistilledBlock(b.Block, b.Tensor, b.Replacements, b.CosineBefore, b.CosineAfter, b.SqnrDbBefore, b.SqnrDbAfter))],
-        r.Steps, r.BatchSize, r.Seed, r.ResumedPeriods, r.Seconds);
+        r.Steps, r.BatchSize, r.Seed, r.ResumedPeriods, r.Seconds,
+        new SortedDictionary<string, double>(r.OutputOffsets.ToDictionary(kv => kv.Key, kv => Math.Round(kv.Value, 6)), StringComparer.Ordinal));
 }
 
 /// <summary>Writes report.json and report.md, each through a temporary name and a rename.</summary>
@@ -135,6 +137,8 @@ public static class ReportWriter
             sb.AppendLine($"## Distillation ({d.Steps} steps, batch {d.Batch}, seed {d.Seed}, {F(d.Seconds, "F0")} s{(d.ResumedPeriods > 0 ? $", resumed after {d.ResumedPeriods} blocks" : "")})");
             sb.AppendLine();
             foreach (var x in d.Replacements) sb.AppendLine($"- retrained: {x}");
+            foreach (var (name, offset) in d.OutputOffsets)
+                sb.AppendLine($"- output `{name}` is learned offset by +{F(offset, "G6")} (the chip's activations are unsigned; arg-max unchanged): fidelity compares it with the original's plus that offset");
             sb.AppendLine();
             sb.AppendLine("| block | tensor | replacements | cosine before | cosine after | SQNR before (dB) | SQNR after (dB) |");
             sb.AppendLine("|---|---|---|---|---|---|---|");

@@ -40,6 +40,10 @@ public sealed record DistillationReport(
 {
     /// <summary>First and last loss of each period trained in this run.</summary>
     public IReadOnlyList<(double First, double Last)> PeriodLosses { get; init; } = [];
+
+    /// <summary>Constant the student adds to each graph output it learned offset (unsigned chips; arg-max unchanged),
+    /// by output name: compare the compiled output with the original's plus this.</summary>
+    public IReadOnlyDictionary<string, double> OutputOffsets { get; init; } = new Dictionary<string, double>();
 }
 
 /// <summary>
@@ -126,7 +130,11 @@ public sealed class Distiller(DistillationOptions options, IDiagnostics diagnost
 
         WriteBack(studentModule, fq);
         return new DistillationReport(replacements, blocks, periods, stepsPerPeriod * periods, options.BatchSize, options.Seed, done,
-            firstLoss, lastLoss, Math.Round(clock.Elapsed.TotalSeconds, 1), fq?.Learned()) { PeriodLosses = periodLosses };
+            firstLoss, lastLoss, Math.Round(clock.Elapsed.TotalSeconds, 1), fq?.Learned())
+        {
+            PeriodLosses = periodLosses,
+            OutputOffsets = cuts.Select((c, i) => (c, i)).Where(p => _shifts[p.i] != 0).ToDictionary(p => p.c, p => _shifts[p.i]),
+        };
     }
 
     private double[] _shifts = [];
