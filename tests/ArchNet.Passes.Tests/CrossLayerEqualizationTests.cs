@@ -60,6 +60,21 @@ public sealed class CrossLayerEqualizationTests
     }
 
     [Fact]
+    public void OrdinaryConvPair_IsLeftAlone_WhenOnlyDepthwiseFirstLayersAreAsked()
+    {
+        var b = new GraphBuilder(opset: 17, seed: 4);
+        var x = b.Input("x", 1, 4, 6, 6);
+        var w1 = b.RandomFloats(8 * 4 * 9);
+        for (var k = 0; k < 4 * 9; k++) w1[k] *= 50;
+        var y = b.Op("Relu", b.Op("Conv", [x, b.Const(w1, 8, 4, 3, 3)], Attribute.Ints("pads", 1, 1, 1, 1)));
+        b.Output(b.Op("Conv", [y, b.Random([8, 8, 1, 1])]));
+        var model = b.Build();
+
+        Assert.Empty(CrossLayerEqualization.Run(model.Graph, depthwiseFirstOnly: true));
+        Assert.Single(CrossLayerEqualization.Run(model.Graph));
+    }
+
+    [Fact]
     public void ClipBetween_OrASecondReader_IsNotEqualized()
     {
         // Clip(0, 6) does not commute with scaling; a value read twice would change for its other reader.

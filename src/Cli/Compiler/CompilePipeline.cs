@@ -90,7 +90,7 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
         // Cross-layer equalization before the float graph is taken: calibration, the per-layer float reference and the
         // integer graph all see the same (equivalent) weights. Trained students keep the weights training chose.
         var equalized = distilled is null && o.Equalization
-            ? Stage("equalize", () => CrossLayerEqualization.Run(model.Graph))
+            ? Stage("equalize", () => CrossLayerEqualization.Run(model.Graph, depthwiseFirstOnly: quantTarget.PerChannelWeights))
             : [];
         if (equalized.Count > 0) diagnostics.Info($"equalize: {equalized.Count} convolution pair(s) equalized");
 

