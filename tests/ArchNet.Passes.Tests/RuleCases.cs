@@ -294,6 +294,10 @@ public static class RuleCases
             () => M(b => b.Output(b.Op("Div", b.Input("x", 2, 4), b.Scalar(3)))),
             () => M(b => b.Output(b.Op("Div", b.Input("x", 2, 4), b.Scalar(0)))),
             Gone: "Div"),
+        new("PatchifyConvToMatMul",
+            () => M(b => b.Output(Conv(b, b.Input("x", 1, 2, 6, 9), 4, 2, 3, stride: 3))),
+            () => M(b => b.Output(Conv(b, b.Input("x", 1, 2, 7, 9), 4, 2, 3, stride: 3))),
+            Gone: "Conv"),
         new("DivConstantIntoLinear",
             () => M(b =>
             {

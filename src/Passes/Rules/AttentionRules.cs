@@ -149,3 +149,41 @@ public sealed class GatherScalarToSliceReshape : RewriteRule
             b.Replace(root.Outputs[0], Emit.Reshape(b, Emit.Slice(b, context, x, axis, i, i + 1), ys)));
     }
 }
+
+/// <summary>
+/// A patchify conv (kernel = stride = k, no padding, image sides multiples of k: a ViT's patch embedding) on one item
+/// -> data movement that gathers each patch into a row (Reshape, Transpose, all of rank at most 4) and one MatMul by
+/// the kernel as a [C*k*k, M] weight, then back to [1, M, H/k, W/k]. Exact: the same products and sums.
+/// </summary>
+public sealed class PatchifyConvToMatMul : RewriteRule
+{
+    public override string Name => "PatchifyConvToMatMul";
+    public override string Summary => "Conv(k x k, stride k, pad 0) on [1,C,H,W] -> Reshape/Transpose patches to rows, MatMul by the kernel, back to NCHW";
+    public override IReadOnlyList<string> RootOps { get; } = ["Conv"];
+
+    public override RewriteMatch? Match(Node root, RewriteContext context)
+    {
+        if (Nchw(root.Input(0)) is not [1, var c, var h, var w] || root.Input(1)?.Constant is not { ElementType: ElementType.Float, Dims: [var m, var wc, var k, var k2] } wt) return null;
+        if (wc != c || k != k2 || k < 2 || h % k != 0 || w % k != 0 || root.GetInt("group", 1) != 1 || root.GetString("auto_pad", "NOTSET") != "NOTSET") return null;
+        if (!Ints(root, "strides", 2, 1).All(s => s == k) || !Ints(root, "pads", 4, 0).All(p => p == 0) || !Ints(root, "dilations", 2, 1).All(d => d == 1)) return null;
+        var bias = root.Input(2) is { IsAbsent: false } bv ? ConstFloats(bv) : null;
+        if (root.Input(2) is { IsAbsent: false } && bias?.Length != m) return null;
+        var (p, q, kk) = (h / k, w / k, k * k);
+        var src = wt.ToFloats();
+        var rows = new float[c * kk * m];
+        for (long o = 0; o < m; o++)
+            for (long i = 0; i < c * kk; i++) rows[i * m + o] = src[o * c * kk + i];
+        return RewriteMatch.Of(root, b =>
+        {
+            // [C*P, k, Q, k] -> [C*P, Q, k, k] -> [C, P*Q, k*k] (-> [P*Q, C, k*k]) -> [P*Q, C*k*k]
+            var x = Emit.Reshape(b, root.Input(0)!, [c * p, k, q, k]);
+            x = b.Op("Transpose", [x], [Ints("perm", 0, 2, 1, 3)]);
+            x = Emit.Reshape(b, x, c == 1 ? [p * q, kk] : [c, p * q, kk]);
+            if (c > 1) x = Emit.Reshape(b, b.Op("Transpose", [x], [Ints("perm", 1, 0, 2)]), [p * q, c * kk]);
+            var y = b.Op("MatMul", x, b.Floats("W", [c * kk, m], rows));
+            if (bias is not null) y = b.Op("Add", y, b.Floats("bias", [m], bias));
+            y = b.Op("Transpose", [y], [Ints("perm", 1, 0)]);
+            b.Replace(root.Outputs[0], Emit.Reshape(b, y, [1, m, p, q]));
+        });
+    }
+}
