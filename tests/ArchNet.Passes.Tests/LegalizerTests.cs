@@ -94,8 +94,8 @@ public sealed class LegalizerTests
         var concats = model.Graph.Nodes.Where(n => n.OpType == "Concat").ToList();
         Assert.NotEmpty(concats);
         Assert.All(concats.SelectMany(c => c.Inputs), v => Assert.Equal("Relu", v!.Producer?.OpType));
-        // The two mirrored convs (negated weights) come on top of the original three.
-        Assert.Equal(5 + 1, model.Graph.Nodes.Count(n => n.OpType == "Conv"));
+        // The original three, the two mirrored convs (negated weights) and the sum over the concat.
+        Assert.Equal(3 + 2 + 1, model.Graph.Nodes.Count(n => n.OpType == "Conv"));
         AssertSameOutputs(before, model);
     }
 

@@ -175,9 +175,6 @@ public sealed class Distiller(DistillationOptions options, IDiagnostics diagnost
         return shifts;
     }
 
-    /// <summary>The constant added to each output (see <see cref="OutputShifts"/>); empty before a run.</summary>
-    public IReadOnlyList<double> Shifts => _shifts;
-
     private static long Opset(Model m) => m.Opset() == 0 ? GraphModule.DefaultOpset : m.Opset();
 
     /// <summary>

@@ -39,8 +39,7 @@ public sealed class FakeQuantizers : nn.Module
         _plan = plan;
         // The quantizer's own groups and edge layers: training sees the integer graph the backends run.
         var groups = ActivationGroups.Of(graph);
-        var (edgeNodes, edgeGroups) = plan.EdgeLayerBits is null
-            ? ((IReadOnlySet<Node>)new HashSet<Node>(), (IReadOnlySet<Value>)new HashSet<Value>()) : groups.EdgeLayers(graph);
+        var (edgeNodes, edgeGroups) = groups.EdgeLayers(graph, plan.EdgeLayerBits is null ? EdgeLayerPolicy.Same : EdgeLayerPolicy.EightBit);
         var index = 0;
         foreach (var node in graph.Nodes.Where(Quantizer.IsWeightNode))
         {

@@ -63,14 +63,14 @@ public sealed class ActivationGroups
 
     /// <summary>
     /// The first and last weight layers and the representatives of their input and output groups: what
-    /// <see cref="EdgeLayerPolicy.EightBit"/> keeps at 8 bits.
+    /// <see cref="EdgeLayerPolicy.EightBit"/> keeps at 8 bits. Both sets are empty under any other policy.
     /// </summary>
-    public (IReadOnlySet<Node> Nodes, IReadOnlySet<Value> Representatives) EdgeLayers(Graph graph)
+    public (IReadOnlySet<Node> Nodes, IReadOnlySet<Value> Representatives) EdgeLayers(Graph graph, EdgeLayerPolicy policy)
     {
         var weightNodes = graph.Nodes.Where(Quantizer.IsWeightNode).ToList();
         var nodes = new HashSet<Node>();
         var reps = new HashSet<Value>();
-        if (weightNodes.Count == 0) return (nodes, reps);
+        if (policy != EdgeLayerPolicy.EightBit || weightNodes.Count == 0) return (nodes, reps);
         nodes.Add(weightNodes[0]);
         nodes.Add(weightNodes[^1]);
         foreach (var n in nodes)

@@ -66,8 +66,7 @@ public static class Quantizer
         var stats = StatisticsCollector.Collect(runner, observed, needHistograms);
 
         // Edge layers: the first and last weight node.
-        var (edge, eightBitValues) = options.EdgeLayers == EdgeLayerPolicy.EightBit
-            ? groups.EdgeLayers(graph) : ((IReadOnlySet<Node>)new HashSet<Node>(), (IReadOnlySet<Value>)new HashSet<Value>());
+        var (edge, eightBitValues) = groups.EdgeLayers(graph, options.EdgeLayers);
         var edgeNames = edge.Select(n => n.DisplayName).ToList();
 
         // Activations.
