@@ -70,12 +70,38 @@ var corePeak = ghz * 1e9 * flopsPerCycle;
 var gemm = GemmRate();
 
 Console.WriteLine($"fmnist_resnet student for archnet (W4A4 fake quantization, {replaced.Count} replacement(s)), batch {batch}, {threads} thread(s), {steps} steps");
-Console.WriteLine($"MACs per item: teacher {macsTeacher:N0}, student {macsStudent:N0}; FLOPs per step {flopsPerStep / 1e9:F3} G");
+Console.WriteLine($"MACs per item (from the IR): teacher {macsTeacher:N0}, student {macsStudent:N0}; FLOPs per step {flopsPerStep / 1e9:F3} G " +
+    "= batch x (2 x teacher MACs, forward only + 6 x student MACs, forward and backward at 2x forward)");
 Console.WriteLine($"time per step {perStep * 1e3:F1} ms -> {achieved / 1e9:F2} GFLOP/s");
 Console.WriteLine($"peak {peak / 1e9:F1} GFLOP/s ({threads} x {ghz:F2} GHz x {flopsPerCycle} FLOP/cycle): share {100 * achieved / peak:F1} % (wall)");
 Console.WriteLine($"CPU time per step {cpuPerStep * 1e3:F1} ms -> {flopsPerStep / cpuPerStep / 1e9:F2} GFLOP per CPU-second: {100 * flopsPerStep / cpuPerStep / corePeak:F1} % of one core's peak");
+if (Array.IndexOf(args, "--breakdown") >= 0) Breakdown();
 Console.WriteLine($"torch GEMM 1024^3: {gemm / 1e9:F1} GFLOP/s ({100 * gemm / peak:F1} % of peak); the step reaches {100 * achieved / gemm:F1} % of it");
 return 0;
+
+// CPU milliseconds per step of each phase (one torch thread: CPU time is compute time even on a loaded machine).
+void Breakdown()
+{
+    double Cpu(Action a)
+    {
+        for (var i = 0; i < 2; i++) a();
+        var before = Process.GetCurrentProcess().TotalProcessorTime;
+        for (var i = 0; i < steps; i++) a();
+        return (Process.GetCurrentProcess().TotalProcessorTime - before).TotalMilliseconds / steps;
+    }
+    var teacherMs = Cpu(() => { using var s = NewDisposeScope(); using var g = no_grad(); teacherModule.forward([x]); });
+    var studentFwd = Cpu(() => { using var s = NewDisposeScope(); studentModule.forward([x]); });
+    var studentFwdNoGrad = Cpu(() => { using var s = NewDisposeScope(); using var g = no_grad(); studentModule.forward([x]); });
+    fq.Enabled = false;
+    var floatFwd = Cpu(() => { using var s = NewDisposeScope(); studentModule.forward([x]); });
+    var floatStep = Cpu(Step);
+    fq.Enabled = true;
+    var full = Cpu(Step);
+    Console.WriteLine($"breakdown, CPU ms per step: full step {full:F1}; teacher forward {teacherMs:F1}; student forward {studentFwd:F1} " +
+        $"(no grad {studentFwdNoGrad:F1}, float {floatFwd:F1}); float step (no fake quantization) {floatStep:F1}");
+    var counts = student.Graph.Nodes.GroupBy(n => n.OpType).OrderByDescending(g => g.Count()).Select(g => $"{g.Key} {g.Count()}");
+    Console.WriteLine($"student nodes: {string.Join(", ", counts)}; fake-quantized weights {fq.Steps.Count}");
+}
 
 static Model Prepare(Model model)
 {

@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using ArchNet.IR;
 using ArchNet.Passes.Quantization;
 using TorchSharp;
@@ -133,16 +135,9 @@ public sealed class FakeQuantizers : nn.Module
         return t;
     }
 
-    private static Tensor Quantize(Tensor x, Tensor step, long qmin, long qmax, long perStep)
-    {
+    private static Tensor Quantize(Tensor x, Tensor step, long qmin, long qmax, long perStep) =>
         // LSQ gradient scale 1/sqrt(N qmax): the step's gradient is comparable in size to the weights'.
-        var g = 1.0 / Math.Sqrt(Math.Max(1, perStep) * (double)qmax);
-        var s = (step - step * g).detach() + step * g;
-        s = s.abs() + 1e-8;
-        var scaled = (x / s).clamp(qmin, qmax);
-        var rounded = (scaled.round() - scaled).detach() + scaled;
-        return rounded * s;
-    }
+        LsqFakeQuantization.Apply(x, step, qmin, qmax, 1.0 / Math.Sqrt(Math.Max(1, perStep) * (double)qmax));
 
     /// <summary>The learned parameters in IR form: per weight value its scales (and axis), per activation value its step.</summary>
     public LearnedQuantization Learned()
@@ -201,5 +196,190 @@ public sealed record LearnedQuantization(
                     [.. learned.Scales.Select(_ => 0L)], learned.Axis is null ? null : 0);
         }
         return changed;
+    }
+}
+
+/// <summary>
+/// LSQ fake quantization of one tensor (Esser et al.): with s = |step| + 1e-8 (the step's gradient scaled by
+/// <c>gradScale</c>), y = round(clamp(x / s, qmin, qmax)) * s, rounding passed straight through. Written as torch
+/// operations this is a dozen elementwise passes forward and as many backward, each a full trip through memory, and the
+/// fake quantizers were a third of a training step; <see cref="Apply"/> does the same arithmetic as one autograd node
+/// with one pass forward and one backward (float32 on the CPU; anything else takes the torch formula).
+/// </summary>
+public static class LsqFakeQuantization
+{
+    /// <summary>
+    /// Fake-quantizes <paramref name="x"/> with <paramref name="step"/>: one element (per tensor) or, per channel, the
+    /// rank of x with every dimension 1 but the channel axis. Forward values equal <see cref="Reference"/>'s; gradients
+    /// equal its straight-through gradients up to float rounding: dy/dx = 1 where qmin &lt;= x/s &lt;= qmax, else 0;
+    /// dy/ds = round(x/s) - x/s inside, the clamped level outside.
+    /// </summary>
+    public static Tensor Apply(Tensor x, Tensor step, long qmin, long qmax, double gradScale)
+    {
+        if (Layout(x, step) is not { } layout) return Reference(x, step, qmin, qmax, gradScale);
+        return LsqFunction.apply(x, step, new LsqSpec(qmin, qmax, gradScale, layout.Outer, layout.Channels, layout.Inner));
+    }
+
+    /// <summary>The formula as torch operations (autograd differentiates it): the definition the fused node reproduces.</summary>
+    public static Tensor Reference(Tensor x, Tensor step, long qmin, long qmax, double gradScale)
+    {
+        var s = (step - step * gradScale).detach() + step * gradScale;
+        s = s.abs() + 1e-8;
+        var scaled = (x / s).clamp(qmin, qmax);
+        var rounded = (scaled.round() - scaled).detach() + scaled;
+        return rounded * s;
+    }
+
+    /// <summary>x as [outer, channels, inner] with one step per channel, or null where the fused node does not apply.</summary>
+    private static (long Outer, long Channels, long Inner)? Layout(Tensor x, Tensor step)
+    {
+        if (x.dtype != ScalarType.Float32 || step.dtype != ScalarType.Float32 || x.device_type != DeviceType.CPU
+            || step.device_type != DeviceType.CPU || x.numel() == 0)
+            return null;
+        var n = x.numel();
+        if (step.numel() == 1) return (1, 1, n);
+        if (step.dim() != x.dim()) return null;
+        var axis = -1;
+        for (var d = 0; d < x.dim(); d++)
+        {
+            if (step.shape[d] == 1) continue;
+            if (step.shape[d] != x.shape[d] || axis >= 0) return null;
+            axis = d;
+        }
+        if (axis < 0) return null;
+        long outer = 1, inner = 1;
+        for (var d = 0; d < axis; d++) outer *= x.shape[d];
+        for (var d = axis + 1; d < x.dim(); d++) inner *= x.shape[d];
+        return (outer, x.shape[axis], inner);
+    }
+
+    internal sealed record LsqSpec(long QMin, long QMax, double GradScale, long Outer, long Channels, long Inner);
+
+    internal sealed class LsqFunction : autograd.SingleTensorFunction<LsqFunction>
+    {
+        public override string Name => "LsqFakeQuantize";
+
+        public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
+        {
+            var x = ((Tensor)vars[0]).contiguous();
+            var step = (Tensor)vars[1];
+            var spec = (LsqSpec)vars[2];
+            var scales = Scales(step, spec, out _);
+            var y = torch.empty_like(x);
+            Forward(Floats(x), Floats(y), scales, spec);
+            ctx.save_for_backward([x, step]);
+            ctx.save_data("spec", spec);
+            return y;
+        }
+
+        public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad)
+        {
+            var saved = ctx.get_saved_variables();
+            var (x, step) = (saved[0], saved[1]);
+            var spec = (LsqSpec)ctx.get_data("spec");
+            var scales = Scales(step, spec, out var signs);
+            var g = grad.contiguous();
+            var gx = torch.empty_like(x);
+            var sums = new double[spec.Channels];
+            Backward(Floats(x), Floats(g), Floats(gx), scales, sums, spec);
+            // s = |s0| + 1e-8 and s0 carries the step's gradient scaled: ds/dstep = sign(s0) * gradScale.
+            var gs = new float[sums.Length];
+            for (var c = 0; c < gs.Length; c++) gs[c] = (float)(sums[c] * signs[c] * spec.GradScale);
+            return [gx, torch.tensor(gs, step.shape), null!];
+        }
+    }
+
+    private static Span<float> Floats(Tensor t) => MemoryMarshal.Cast<byte, float>(t.bytes);
+
+    /// <summary>The scale per channel, computed in float exactly as <see cref="Reference"/> computes it.</summary>
+    private static float[] Scales(Tensor step, LsqSpec spec, out float[] signs)
+    {
+        var raw = step.detach().contiguous().data<float>().ToArray();
+        var g = (float)spec.GradScale;
+        var scales = new float[raw.Length];
+        signs = new float[raw.Length];
+        for (var c = 0; c < raw.Length; c++)
+        {
+            var scaled = raw[c] * g;
+            var s0 = (raw[c] - scaled) + scaled;
+            scales[c] = MathF.Abs(s0) + 1e-8f;
+            signs[c] = MathF.Sign(s0);
+        }
+        return scales;
+    }
+
+    private static void Forward(Span<float> x, Span<float> y, float[] scales, LsqSpec spec)
+    {
+        var (lo, hi) = ((float)spec.QMin, (float)spec.QMax);
+        var inner = (int)spec.Inner;
+        for (long o = 0, at = 0; o < spec.Outer; o++)
+            for (var c = 0; c < spec.Channels; c++, at += inner)
+            {
+                var s = scales[c];
+                var xs = x.Slice((int)at, inner);
+                var ys = y.Slice((int)at, inner);
+                ref var xr = ref MemoryMarshal.GetReference(xs);
+                ref var yr = ref MemoryMarshal.GetReference(ys);
+                var i = 0;
+                if (Vector256.IsHardwareAccelerated)
+                {
+                    var (vs, vlo, vhi) = (Vector256.Create(s), Vector256.Create(lo), Vector256.Create(hi));
+                    for (; i <= inner - Vector256<float>.Count; i += Vector256<float>.Count)
+                    {
+                        var v = Vector256.LoadUnsafe(ref xr, (nuint)i) / vs;
+                        (Vector256.Round(Vector256.MinNative(Vector256.MaxNative(v, vlo), vhi)) * vs).StoreUnsafe(ref yr, (nuint)i);
+                    }
+                }
+                for (; i < inner; i++) ys[i] = MathF.Round(Math.Min(Math.Max(xs[i] / s, lo), hi)) * s;
+            }
+    }
+
+    private static void Backward(Span<float> x, Span<float> grad, Span<float> gx, float[] scales, double[] sums, LsqSpec spec)
+    {
+        var (lo, hi) = ((float)spec.QMin, (float)spec.QMax);
+        var inner = (int)spec.Inner;
+        const int block = 4096; // float partial sums flushed to double every block: long tensors keep their precision
+        for (long o = 0, at = 0; o < spec.Outer; o++)
+            for (var c = 0; c < spec.Channels; c++, at += inner)
+            {
+                var s = scales[c];
+                var xs = x.Slice((int)at, inner);
+                var gs = grad.Slice((int)at, inner);
+                var outs = gx.Slice((int)at, inner);
+                ref var xr = ref MemoryMarshal.GetReference(xs);
+                ref var gr = ref MemoryMarshal.GetReference(gs);
+                ref var or = ref MemoryMarshal.GetReference(outs);
+                var sum = 0.0;
+                var i = 0;
+                if (Vector256.IsHardwareAccelerated)
+                {
+                    var (vs, vlo, vhi) = (Vector256.Create(s), Vector256.Create(lo), Vector256.Create(hi));
+                    while (i <= inner - Vector256<float>.Count)
+                    {
+                        var acc = Vector256<float>.Zero;
+                        var end = Math.Min(inner - Vector256<float>.Count, i + block);
+                        for (; i <= end; i += Vector256<float>.Count)
+                        {
+                            var v = Vector256.LoadUnsafe(ref xr, (nuint)i) / vs;
+                            var g = Vector256.LoadUnsafe(ref gr, (nuint)i);
+                            var r = Vector256.Round(Vector256.MinNative(Vector256.MaxNative(v, vlo), vhi));
+                            var inside = Vector256.GreaterThanOrEqual(v, vlo) & Vector256.LessThanOrEqual(v, vhi);
+                            (g & inside).StoreUnsafe(ref or, (nuint)i);
+                            // d y / d s: the level minus x/s inside the range (round(v) - v), the level itself outside.
+                            acc += g * (r - (v & inside));
+                        }
+                        sum += Vector256.Sum(acc);
+                    }
+                }
+                for (; i < inner; i++)
+                {
+                    var v = xs[i] / s;
+                    var r = MathF.Round(Math.Min(Math.Max(v, lo), hi));
+                    var inside = v >= lo && v <= hi;
+                    outs[i] = inside ? gs[i] : 0f;
+                    sum += gs[i] * (inside ? r - v : r);
+                }
+                sums[c] += sum;
+            }
     }
 }

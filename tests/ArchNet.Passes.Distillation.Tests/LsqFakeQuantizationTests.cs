@@ -1,0 +1,106 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace ArchNet.Passes.Distillation.Tests;
+
+/// <summary>The fused LSQ node against the formula written as torch operations, which autograd differentiates.</summary>
+public sealed class LsqFakeQuantizationTests
+{
+    public static TheoryData<string> Cases => ["activation", "activation-signed", "conv-weight", "gemm-weight-axis1", "negative-step", "long"];
+
+    /// <summary>x, step, qmin, qmax for each case: values spread past both ends of the range, some exactly on half levels.</summary>
+    private static (Tensor X, Tensor Step, long QMin, long QMax) Case(string name)
+    {
+        var g = new Generator().manual_seed(11);
+        Tensor Spread(long[] shape, double scale) => (rand(shape, generator: g) * 2 - 1) * scale;
+        switch (name)
+        {
+            case "activation":
+                return (Spread([4, 3, 5, 7], 2.0), tensor(new[] { 0.11f }), 0, 15);
+            case "activation-signed":
+                return (Spread([2, 5, 9], 1.0), tensor(new[] { 0.07f }), -8, 7);
+            case "conv-weight":
+            {
+                var step = tensor(new[] { 0.02f, 0.05f, 0.1f, 0.03f, 0.2f }, [5, 1, 1, 1]);
+                var x = Spread([5, 3, 3, 3], 0.6);
+                // Exact half levels of each channel's step, where rounding must go to even like torch.round.
+                x[0, 0, 0, 0] = step[0, 0, 0, 0] * 2.5f;
+                x[1, 0, 0, 0] = step[1, 0, 0, 0] * -3.5f;
+                x[2, 0, 0, 0] = step[2, 0, 0, 0] * 7f;
+                return (x, step, -7, 7);
+            }
+            case "gemm-weight-axis1":
+                return (Spread([6, 10], 0.5), (rand([1, 10], generator: g) * 0.1 + 0.01).to_type(ScalarType.Float32), -1, 1);
+            case "negative-step":
+                return (Spread([3, 4, 4], 1.0), tensor(new[] { -0.09f }), 0, 15);
+            case "long":
+                return (Spread([3, 7001], 3.0), tensor(new[] { 0.013f }), -128, 127);
+            default:
+                throw new ArgumentException(name);
+        }
+    }
+
+    private static (float[] Y, float[] Dx, float[] Dstep) Run(string name, bool fused)
+    {
+        using var scope = NewDisposeScope();
+        var (x0, step0, qmin, qmax) = Case(name);
+        var x = x0.detach().clone().requires_grad_(true);
+        var step = step0.detach().clone().requires_grad_(true);
+        var gradScale = 1.0 / Math.Sqrt(x.numel() / step.numel() * (double)qmax);
+        var y = fused ? LsqFakeQuantization.Apply(x, step, qmin, qmax, gradScale) : LsqFakeQuantization.Reference(x, step, qmin, qmax, gradScale);
+        var upstream = rand(y.shape, generator: new Generator().manual_seed(5)) - 0.3;
+        (y * upstream).sum().backward();
+        return (y.detach().data<float>().ToArray(), x.grad!.data<float>().ToArray(), step.grad!.data<float>().ToArray());
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Fused_ForwardValues_EqualTheFormula_Exactly(string name)
+    {
+        var (fused, _, _) = Run(name, fused: true);
+        var (reference, _, _) = Run(name, fused: false);
+        Assert.Equal(reference, fused);
+        Assert.Contains(fused, v => v == 0f); // the cases reach the clamp and the zero level, not only the middle
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Fused_StraightThroughGradients_EqualAutogradOfTheFormula(string name)
+    {
+        var (_, dxFused, dsFused) = Run(name, fused: true);
+        var (_, dxReference, dsReference) = Run(name, fused: false);
+
+        // d/dx: the upstream gradient inside the range, 0 where clamped (the formula's (g s) / s is within a rounding of g).
+        Assert.Equal(dxReference.Length, dxFused.Length);
+        for (var i = 0; i < dxFused.Length; i++)
+            Assert.True(Math.Abs(dxFused[i] - dxReference[i]) <= 1e-6 * Math.Abs(dxReference[i]) + 1e-12, $"dx[{i}] {dxFused[i]} vs {dxReference[i]}");
+        Assert.Contains(dxReference, v => v == 0f);
+        Assert.Contains(dxReference, v => v != 0f);
+
+        // d/dstep: sums over the tensor, in another order.
+        Assert.Equal(dsReference.Length, dsFused.Length);
+        for (var c = 0; c < dsFused.Length; c++)
+            Assert.True(Math.Abs(dsFused[c] - dsReference[c]) <= 1e-4 * Math.Abs(dsReference[c]) + 1e-6, $"dstep[{c}] {dsFused[c]} vs {dsReference[c]}");
+        Assert.Contains(dsReference, v => v != 0f);
+    }
+
+    [Fact]
+    public void WithoutGradients_TheFusedNodeStillQuantizes()
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var y = LsqFakeQuantization.Apply(tensor(new[] { -1f, 0.26f, 0.74f, 9f }), tensor(new[] { 0.5f }), 0, 15, 0.1);
+        Assert.Equal(new[] { 0f, 0.5f, 0.5f, 7.5f }, y.data<float>().ToArray());
+        Assert.False(y.requires_grad);
+    }
+
+    [Fact]
+    public void OtherTypes_FallBackToTheFormula()
+    {
+        using var scope = NewDisposeScope();
+        var x = tensor(new[] { 0.3, 1.6, -2.0 }, ScalarType.Float64);
+        var y = LsqFakeQuantization.Apply(x, tensor(new[] { 0.5 }, ScalarType.Float64), -3, 3, 0.2);
+        Assert.Equal(ScalarType.Float64, y.dtype);
+        Assert.Equal(new[] { 0.5, 1.5, -1.5 }, y.data<double>().ToArray(), (a, b) => Math.Abs(a - b) < 1e-6);
+    }
+}
