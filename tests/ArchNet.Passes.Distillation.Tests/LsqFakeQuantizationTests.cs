@@ -85,6 +85,29 @@ public sealed class LsqFakeQuantizationTests
     }
 
     [Fact]
+    public void ChannelsLastInput_SameValuesAndGradients_InTheSameLayout()
+    {
+        (float[] Y, float[] Dx, float[] Dstep, bool Layout) Run(bool channelsLast)
+        {
+            using var scope = NewDisposeScope();
+            var (x0, step0, qmin, qmax) = Case("activation");
+            var x = (channelsLast ? Lowering.TorchTensors.ChannelsLast(x0) : x0).detach().requires_grad_(true);
+            var step = step0.detach().clone().requires_grad_(true);
+            var y = LsqFakeQuantization.Apply(x, step, qmin, qmax, 0.01);
+            (y * (rand(y.shape, generator: new Generator().manual_seed(5)) - 0.3)).sum().backward();
+            return (y.detach().contiguous().data<float>().ToArray(), x.grad!.contiguous().data<float>().ToArray(),
+                step.grad!.data<float>().ToArray(), Lowering.TorchTensors.IsChannelsLast(y));
+        }
+        var (y1, dx1, ds1, layout1) = Run(channelsLast: false);
+        var (y2, dx2, ds2, layout2) = Run(channelsLast: true);
+        Assert.False(layout1);
+        Assert.True(layout2);
+        Assert.Equal(y1, y2);
+        Assert.Equal(dx1, dx2);
+        Assert.Equal(ds1[0], ds2[0], 1e-4 * Math.Abs(ds1[0]));
+    }
+
+    [Fact]
     public void WithoutGradients_TheFusedNodeStillQuantizes()
     {
         using var scope = NewDisposeScope();

@@ -217,7 +217,8 @@ public static class LsqFakeQuantization
     public static Tensor Apply(Tensor x, Tensor step, long qmin, long qmax, double gradScale)
     {
         if (Layout(x, step) is not { } layout) return Reference(x, step, qmin, qmax, gradScale);
-        return LsqFunction.apply(x, step, new LsqSpec(qmin, qmax, gradScale, layout.Outer, layout.Channels, layout.Inner));
+        var channelsLast = layout.Channels == 1 && !x.is_contiguous() && Lowering.TorchTensors.IsChannelsLast(x);
+        return LsqFunction.apply(x, step, new LsqSpec(qmin, qmax, gradScale, layout.Outer, layout.Channels, layout.Inner, channelsLast));
     }
 
     /// <summary>The formula as torch operations (autograd differentiates it): the definition the fused node reproduces.</summary>
@@ -253,7 +254,7 @@ public static class LsqFakeQuantization
         return (outer, x.shape[axis], inner);
     }
 
-    internal sealed record LsqSpec(long QMin, long QMax, double GradScale, long Outer, long Channels, long Inner);
+    internal sealed record LsqSpec(long QMin, long QMax, double GradScale, long Outer, long Channels, long Inner, bool ChannelsLast);
 
     internal sealed class LsqFunction : autograd.SingleTensorFunction<LsqFunction>
     {
@@ -261,15 +262,15 @@ public static class LsqFakeQuantization
 
         public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
         {
-            var x = ((Tensor)vars[0]).contiguous();
-            var step = (Tensor)vars[1];
             var spec = (LsqSpec)vars[2];
+            var x = Dense((Tensor)vars[0], spec);
+            var step = (Tensor)vars[1];
             var scales = Scales(step, spec, out _);
             var y = torch.empty_like(x);
             Forward(Floats(x), Floats(y), scales, spec);
             ctx.save_for_backward([x, step]);
             ctx.save_data("spec", spec);
-            return y;
+            return Logical(y, spec);
         }
 
         public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad)
@@ -278,15 +279,21 @@ public static class LsqFakeQuantization
             var (x, step) = (saved[0], saved[1]);
             var spec = (LsqSpec)ctx.get_data("spec");
             var scales = Scales(step, spec, out var signs);
-            var g = grad.contiguous();
+            var g = Dense(grad, spec);
             var gx = torch.empty_like(x);
             var sums = new double[spec.Channels];
             Backward(Floats(x), Floats(g), Floats(gx), scales, sums, spec);
             // s = |s0| + 1e-8 and s0 carries the step's gradient scaled: ds/dstep = sign(s0) * gradScale.
             var gs = new float[sums.Length];
             for (var c = 0; c < gs.Length; c++) gs[c] = (float)(sums[c] * signs[c] * spec.GradScale);
-            return [gx, torch.tensor(gs, step.shape), null!];
+            return [Logical(gx, spec), torch.tensor(gs, step.shape), null!];
         }
+
+        /// <summary>The tensor's memory as one dense run in the order the kernels walk: NHWC for a channels-last
+        /// tensor quantized per tensor (the order of the elements does not matter then), else row-major.</summary>
+        private static Tensor Dense(Tensor t, LsqSpec spec) => spec.ChannelsLast ? t.permute(0, 2, 3, 1).contiguous() : t.contiguous();
+
+        private static Tensor Logical(Tensor t, LsqSpec spec) => spec.ChannelsLast ? t.permute(0, 3, 1, 2) : t;
     }
 
     private static Span<float> Floats(Tensor t) => MemoryMarshal.Cast<byte, float>(t.bytes);

@@ -78,6 +78,21 @@ public static class TorchTensors
         };
     }
 
+    /// <summary>
+    /// A 4-d tensor in channels-last memory order (NHWC) with its logical NCHW shape; unchanged when it already is one.
+    /// Values and shape are the same, only the strides differ.
+    /// </summary>
+    public static Tensor ChannelsLast(Tensor t) =>
+        t.dim() != 4 || IsChannelsLast(t) ? t : t.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
+
+    /// <summary>True when the 4-d tensor's memory is dense in NHWC order.</summary>
+    public static bool IsChannelsLast(Tensor t)
+    {
+        if (t.dim() != 4) return false;
+        using var view = t.permute(0, 2, 3, 1);
+        return view.is_contiguous();
+    }
+
     /// <summary>Small integer tensors (shapes, axes, indices read by shape logic) as numbers.</summary>
     public static long[] ToInt64s(Tensor t)
     {
