@@ -55,9 +55,16 @@ foreach (var name in names)
     var t = report.TimingsSeconds;
     var excluded = t.GetValueOrDefault("fidelity") + t.GetValueOrDefault("load evaluation data");
     var compileSeconds = wall - excluded;
-    var stages = string.Join(", ", t.Where(kv => kv.Key is not ("fidelity" or "load evaluation data"))
+    // Stages in pipeline order; "quantize: ..." entries are parts of "quantize", the rest of it is weights and biases.
+    var parts = t.Where(kv => kv.Key.StartsWith("quantize: ", StringComparison.Ordinal)).ToList();
+    var stages = string.Join(", ", t.Where(kv => kv.Key is not ("fidelity" or "load evaluation data") && !parts.Contains(kv))
         .OrderByDescending(kv => kv.Value).Select(kv => $"{kv.Key} {kv.Value:F2}"));
-    Console.WriteLine($"  compile: {compileSeconds:F3} s = pipeline wall {wall:F3} s - fidelity {excluded:F3} s; stages: {stages}");
+    var quantizeParts = string.Join(", ", parts.Select(kv => $"{kv.Key["quantize: ".Length..]} {kv.Value:F2}")
+        .Append($"weights, biases and parameters {t.GetValueOrDefault("quantize") - parts.Sum(kv => kv.Value):F2}"));
+    var unstaged = compileSeconds - t.Where(kv => kv.Key is not ("fidelity" or "load evaluation data") && !parts.Contains(kv)).Sum(kv => kv.Value);
+    Console.WriteLine($"  compile: {compileSeconds:F3} s = pipeline wall {wall:F3} s - fidelity {excluded:F3} s");
+    Console.WriteLine($"    stages: {stages}, outside stages {unstaged:F2}");
+    Console.WriteLine($"    quantize = {quantizeParts}");
     Console.WriteLine($"  compiled: {report.UnsupportedNodesAfter} unsupported after, host-float ops {report.HostFloatOps.Count}, " +
         $"{report.QuantizedWeights} weight layers, artifacts {string.Join(" ", report.Artifacts)}");
     rows.Add($"{name,-10} {compileSeconds,10:F2} {ortSeconds,10:F2} {compileSeconds / ortSeconds,8:F2}x");

@@ -42,7 +42,10 @@ public static class OnnxExporter
     }
 
     /// <summary>The model as ONNX bytes.</summary>
-    public static byte[] ToBytes(Model model) => CheckedSize(ToProto(model), out _).ToByteArray();
+    public static byte[] ToBytes(Model model) => ToBytes(ToProto(model));
+
+    /// <summary>A model built by <see cref="ToProto"/> (perhaps changed since) as ONNX bytes.</summary>
+    public static byte[] ToBytes(ModelProto proto) => CheckedSize(proto, out _).ToByteArray();
 
     /// <summary>
     /// Writes the model to <paramref name="path"/> atomically: the bytes go to a temporary file in the same

@@ -1,9 +1,61 @@
+using ArchNet.Frontend;
 using ArchNet.Frontend.Onnx;
 using ArchNet.IR;
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 
 namespace ArchNet.Backends.Reference;
+
+/// <summary>A float output of a run: its shape and ONNX Runtime's buffer, valid during the call.</summary>
+public delegate void FloatOutputVisitor(string name, ReadOnlySpan<long> dims, ReadOnlySpan<float> data);
+
+/// <summary>
+/// Widens a graph written for one item to a symbolic batch: every graph input's leading dimension becomes
+/// <see cref="Symbol"/>, declared types of the values in <paramref name="BatchedValues"/> get it too, and the Reshape nodes
+/// named by their first output in <paramref name="ReshapeTargets"/> read the given target instead of their constant one.
+/// Which graphs allow this is the caller's analysis (the quantizer's calibration batching).
+/// </summary>
+public sealed record BatchRebinding(IReadOnlySet<string> BatchedValues, IReadOnlyDictionary<string, long[]> ReshapeTargets)
+{
+    public const string Symbol = "calibration_items";
+
+    internal void ApplyTo(GraphProto graph)
+    {
+        var initializers = graph.Initializer.Select(t => t.Name).ToHashSet();
+        foreach (var input in graph.Input.Where(i => !initializers.Contains(i.Name)))
+            Widen(input);
+        foreach (var info in graph.ValueInfo.Concat(graph.Output).Where(v => BatchedValues.Contains(v.Name)))
+            Widen(info);
+        var replaced = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var node in graph.Node)
+        {
+            if (node.OpType != "Reshape" || node.Output.Count == 0 || !ReshapeTargets.TryGetValue(node.Output[0], out var target)) continue;
+            var shape = new TensorProto { Name = $"{node.Output[0]}::{Symbol}_shape", DataType = (int)TensorProto.Types.DataType.Int64 };
+            shape.Dims.Add(target.Length);
+            shape.Int64Data.AddRange(target);
+            graph.Initializer.Add(shape);
+            replaced.Add(node.Input[1]);
+            node.Input[1] = shape.Name;
+        }
+        // Targets nothing reads any more go, or ONNX Runtime warns about each on the console.
+        replaced.ExceptWith(Reads(graph));
+        replaced.ExceptWith(graph.Output.Select(o => o.Name));
+        for (var i = graph.Initializer.Count - 1; i >= 0; i--)
+            if (replaced.Contains(graph.Initializer[i].Name)) graph.Initializer.RemoveAt(i);
+        for (var i = graph.Input.Count - 1; i >= 0; i--)
+            if (replaced.Contains(graph.Input[i].Name)) graph.Input.RemoveAt(i);
+    }
+
+    private static IEnumerable<string> Reads(GraphProto graph) =>
+        graph.Node.SelectMany(n => n.Input.Concat(n.Attribute.SelectMany(a => (a.G is null ? a.Graphs : a.Graphs.Append(a.G)).SelectMany(Reads))));
+
+    private static void Widen(ValueInfoProto info)
+    {
+        if (info.Type?.TensorType?.Shape is { Dim.Count: > 0 } shape)
+            shape.Dim[0] = new TensorShapeProto.Types.Dimension { DimParam = Symbol };
+    }
+}
 
 /// <summary>
 /// Runs a serialized ONNX model with ONNX Runtime: the float reference of every compile (the original model, as the
@@ -20,16 +72,33 @@ public sealed class ReferenceRunner : IDisposable
     /// <param name="exposedValues">Names of intermediate values to return as well (they become extra graph outputs).</param>
     /// <param name="optimize">ORT's full graph optimizations (QDQ fusion to integer kernels) instead of none.</param>
     public ReferenceRunner(byte[] model, IEnumerable<string>? exposedValues = null, bool optimize = false, int threads = 1)
+        : this(exposedValues?.Any() == true ? ModelProto.Parser.ParseFrom(model) : null, model, exposedValues, null, optimize, threads)
+    {
+    }
+
+    /// <summary>
+    /// A session over <paramref name="model"/> (which this changes: exposed values become outputs, a batch rebinding
+    /// widens the inputs), serialized once for ONNX Runtime.
+    /// </summary>
+    public ReferenceRunner(ModelProto model, IEnumerable<string>? exposedValues = null, BatchRebinding? batch = null,
+        bool optimize = false, int threads = 1)
+        : this(model, null, exposedValues, batch, optimize, threads)
+    {
+    }
+
+    private ReferenceRunner(ModelProto? proto, byte[]? bytes, IEnumerable<string>? exposedValues, BatchRebinding? batch,
+        bool optimize, int threads)
     {
         var extra = exposedValues?.ToList() ?? [];
-        if (extra.Count > 0)
+        if (proto is not null)
         {
-            var proto = ModelProto.Parser.ParseFrom(model);
             var existing = proto.Graph.Output.Select(o => o.Name).ToHashSet();
             foreach (var name in extra.Where(n => !existing.Contains(n)))
                 proto.Graph.Output.Add(new ValueInfoProto { Name = name }); // ORT infers the type of an untyped output
-            model = proto.ToByteArray();
+            batch?.ApplyTo(proto.Graph);
+            bytes = OnnxExporter.ToBytes(proto);
         }
+        var model = bytes!;
         var options = new SessionOptions
         {
             GraphOptimizationLevel = optimize ? GraphOptimizationLevel.ORT_ENABLE_ALL : GraphOptimizationLevel.ORT_DISABLE_ALL,
@@ -73,6 +142,40 @@ public sealed class ReferenceRunner : IDisposable
             using var runOptions = new RunOptions();
             using var results = _session.Run(runOptions, _inputNames, values, _outputNames);
             return _outputNames.Zip(results).ToDictionary(p => p.First, p => FromOrt(p.Second));
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new ArchNetException($"ONNX Runtime failed: {e.Message.Split('\n')[0]}");
+        }
+        finally
+        {
+            foreach (var v in values) v.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Runs once and hands each float output in <paramref name="outputs"/> to <paramref name="visit"/> as a view of ONNX
+    /// Runtime's own buffer (valid only during the call): nothing is copied.
+    /// </summary>
+    public void Run(IReadOnlyDictionary<string, TensorData> inputs, IReadOnlyList<string> outputs, FloatOutputVisitor visit)
+    {
+        var values = new List<OrtValue>();
+        try
+        {
+            foreach (var name in _inputNames)
+            {
+                if (!inputs.TryGetValue(name, out var data))
+                    throw new ArchNetException($"no data for model input '{name}' (have: {string.Join(", ", inputs.Keys)})");
+                values.Add(ToOrt(data));
+            }
+            using var runOptions = new RunOptions();
+            using var results = _session.Run(runOptions, _inputNames, values, outputs);
+            for (var i = 0; i < outputs.Count; i++)
+            {
+                var info = results[i].GetTensorTypeAndShape();
+                if (info.ElementDataType == TensorElementType.Float)
+                    visit(outputs[i], info.Shape, results[i].GetTensorDataAsSpan<float>());
+            }
         }
         catch (OnnxRuntimeException e)
         {

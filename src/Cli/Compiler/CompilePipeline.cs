@@ -96,8 +96,9 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
 
         // Quantize. Statistics come from ONNX Runtime running this (canonical, legal) float graph with every
         // intermediate exposed: much faster than the emulator's float mode on large models, and the same values.
-        var floatGraph = OnnxExporter.ToBytes(model);
-        var summary = Stage("quantize", () => Quantizer.Run(model, CalibrationRunnerFor(model, floatGraph, calib), quantTarget, new QuantizationOptions
+        // The float graph as it is now, for the fidelity reference; serialized only there (its weights stay shared).
+        var floatGraph = OnnxExporter.ToProto(model);
+        var summary = Stage("quantize", () => Quantizer.Run(model, OrtCalibration(model, calib), quantTarget, new QuantizationOptions
         {
             Method = o.Method,
             // Trained weights already sit on their quantization grid: moving the biases would undo training.
@@ -123,7 +124,7 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
         }
 
         // Fidelity on the evaluation data: ORT on the original model vs the emulator's integer result.
-        var fidelity = Stage("fidelity", () => MeasureFidelity(model, floatGraph, eval, labels, batch,
+        var fidelity = Stage("fidelity", () => MeasureFidelity(model, OnnxExporter.ToBytes(floatGraph), eval, labels, batch,
             distilled?.OutputOffsets ?? new Dictionary<string, double>()));
 
         // Emit.
@@ -251,7 +252,7 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
         diagnostics.Info($"{name}...");
         var clock = Stopwatch.StartNew();
         var result = work();
-        _timings[name] = Math.Round(_timings.GetValueOrDefault(name) + clock.Elapsed.TotalSeconds, 3);
+        AddTiming(name, clock.Elapsed.TotalSeconds);
         return result;
     }
 
@@ -296,31 +297,89 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
         }
     }
 
-    private CalibrationRunner CalibrationRunnerFor(Model model, byte[] floatGraph, Dataset data) => (wanted, observe) =>
+    /// <summary>Largest total size of the exposed values of one calibration run (bytes): runs of more items are faster
+    /// in ONNX Runtime, but past this their outputs no longer stay in cache while statistics read them.</summary>
+    private const long CalibrationRunBytes = 256L << 20;
+
+    /// <summary>
+    /// Calibration statistics from ONNX Runtime running this (canonical, legal) float graph, with the requested values
+    /// exposed as outputs and read in place. When every item runs independently (<see cref="CalibrationBatch"/>), the
+    /// graph's one-item batch is widened and items run together; otherwise one static batch at a time.
+    /// </summary>
+    private StatisticsSource OrtCalibration(Model model, Dataset data) => request =>
     {
-        var values = model.Graph.DefinedValues().Where(wanted).ToDictionary(v => v.Name);
-        var graphInputs = model.Graph.Inputs.Select(i => i.Name).ToHashSet();
+        var stats = request.Values.ToDictionary(v => v, _ => new TensorStatistics());
+        var byName = request.Values.ToDictionary(v => v.Name, StringComparer.Ordinal);
+        var graphInputs = model.Graph.Inputs.Where(i => !i.IsConstant && byName.ContainsKey(i.Name)).ToList();
+        var exposed = request.Values.Where(v => !graphInputs.Contains(v)).Select(v => v.Name).Order(StringComparer.Ordinal).ToList();
+        var batch = CalibrationBatch.Of(model);
+        var perRun = batch is null ? ItemsPerRun(model) : ItemsPerCalibrationRun(request.Values, data.Count);
+
+        var clock = Stopwatch.StartNew();
+        var rebinding = batch is null ? null : new BatchRebinding(
+            batch.Batched.Select(v => v.Name).ToHashSet(StringComparer.Ordinal),
+            batch.Reshapes.ToDictionary(kv => kv.Key.Outputs[0].Name, kv => kv.Value, StringComparer.Ordinal));
         // All cores and ORT's graph optimizations: exposed values stay outputs, so fusions cannot drop them.
-        using var ort = new ReferenceRunner(floatGraph, values.Keys.Where(n => !graphInputs.Contains(n)).Order(StringComparer.Ordinal),
-            optimize: true, threads: Environment.ProcessorCount);
-        using var progress = diagnostics.BeginProgress("calibrate", data.Count);
-        foreach (var (_, count, inputs) in ItemSlices(data, ItemsPerRun(model)))
+        using var ort = new ReferenceRunner(OnnxExporter.ToProto(model), exposed, rebinding, optimize: true, threads: Environment.ProcessorCount);
+        AddTiming("quantize: calibration session", clock.Elapsed.TotalSeconds);
+
+        var statistics = new Stopwatch();
+        void Pass(string name, Action<TensorStatistics, Value, ReadOnlySpan<float>, ReadOnlySpan<int>> observe)
         {
-            foreach (var (name, t) in ort.Run(inputs).Concat(inputs.Where(kv => values.ContainsKey(kv.Key))))
-                if (values.TryGetValue(name, out var v) && t.ElementType == ElementType.Float)
-                    observe(v, t.ToFloats(), [.. t.Dims.Select(d => (int)d)]);
-            progress.Advance(count);
+            clock.Restart();
+            statistics.Reset();
+            using var progress = diagnostics.BeginProgress(name, data.Count);
+            foreach (var (_, count, inputs) in ItemSlices(data, perRun, partialLast: batch is not null))
+            {
+                void Observe(Value v, ReadOnlySpan<long> dims, ReadOnlySpan<float> floats)
+                {
+                    statistics.Start();
+                    Span<int> shape = stackalloc int[dims.Length];
+                    for (var d = 0; d < dims.Length; d++) shape[d] = (int)dims[d];
+                    // A value computed from constants only comes out once per run, but stands for every item in it.
+                    var times = batch is not null && !batch.Batched.Contains(v) ? count : 1;
+                    for (var t = 0; t < times; t++) observe(stats[v], v, floats, shape);
+                    statistics.Stop();
+                }
+                ort.Run(inputs, exposed, (name, dims, floats) => Observe(byName[name], dims, floats));
+                foreach (var v in graphInputs)
+                    if (inputs.TryGetValue(v.Name, out var t) && t.ElementType == ElementType.Float)
+                        Observe(v, [.. t.Dims], t.Span<float>());
+                progress.Advance(count);
+            }
+            AddTiming($"quantize: {name} runs", clock.Elapsed.TotalSeconds - statistics.Elapsed.TotalSeconds);
+            AddTiming($"quantize: {name} statistics", statistics.Elapsed.TotalSeconds);
         }
+        Pass("calibrate", (s, v, floats, shape) => s.ObserveRange(floats, shape, request.ChannelMeans.Contains(v)));
+        if (request.Histograms) Pass("histogram", (s, _, floats, _) => s.ObserveHistogram(floats));
+        return stats;
     };
+
+    /// <summary>Items per widened calibration run: as many as keep the exposed values within <see cref="CalibrationRunBytes"/>,
+    /// spread evenly over the runs.</summary>
+    private static int ItemsPerCalibrationRun(IEnumerable<Value> exposed, int items)
+    {
+        var perItem = Math.Max(1, exposed.Sum(v => (v.Shape?.ElementCount ?? 0) * Math.Max(1, v.ElementType.ByteCount(1))));
+        var most = (int)Math.Clamp(CalibrationRunBytes / perItem, 1, Math.Max(1, items));
+        var runs = (items + most - 1) / most;
+        return Math.Max(1, (items + runs - 1) / Math.Max(1, runs));
+    }
+
+    private void AddTiming(string name, double seconds) =>
+        _timings[name] = Math.Round(_timings.GetValueOrDefault(name) + seconds, 3);
 
     /// <summary>Items per ORT run of the static-shape graph: its batch dimension.</summary>
     private static int ItemsPerRun(Model model) =>
         model.Graph.Inputs.Where(i => !i.IsConstant).Select(i => i.Shape is { Rank: > 0 } s && s[0].Value is { } b ? (int)b : 1).DefaultIfEmpty(1).Min();
 
-    private static IEnumerable<(int Start, int Count, Dictionary<string, TensorData> Inputs)> ItemSlices(Dataset data, int batch)
+    /// <summary>Slices of <paramref name="batch"/> items; a shorter last one only when the graph takes any batch.</summary>
+    private static IEnumerable<(int Start, int Count, Dictionary<string, TensorData> Inputs)> ItemSlices(Dataset data, int batch, bool partialLast = false)
     {
-        for (var start = 0; start + batch <= data.Count; start += batch)
-            yield return (start, batch, data.Arrays.ToDictionary(kv => kv.Key, kv => DataLoader.Slice(kv.Value, start, batch)));
+        for (var start = 0; start < data.Count && (partialLast || start + batch <= data.Count); start += batch)
+        {
+            var count = Math.Min(batch, data.Count - start);
+            yield return (start, count, data.Arrays.ToDictionary(kv => kv.Key, kv => DataLoader.Slice(kv.Value, start, count)));
+        }
     }
 
     private sealed record FidelityResult(FidelityFigures Overall, AccuracyFigures? Accuracy, List<LayerFidelity> Layers,

@@ -1,3 +1,6 @@
+using System.Numerics;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using ArchNet.IR;
 
 namespace ArchNet.Passes.Quantization;
@@ -7,9 +10,19 @@ public enum CalibrationMethod { MinMax, Percentile, Mse, Entropy }
 
 /// <summary>
 /// Runs the float model on calibration data and hands every wanted value's float contents to <c>observe</c>
-/// (value, elements, shape). The pipeline implements it with the emulator's float mode; passes cannot run models.
+/// (value, elements, shape). Tests implement it with the emulator's float mode; passes cannot run models.
 /// </summary>
 public delegate void CalibrationRunner(Func<Value, bool> wanted, Action<Value, float[], int[]> observe);
+
+/// <summary>
+/// What the quantizer reads from calibration: the range of every value in <see cref="Values"/>, the channel means of
+/// those in <see cref="ChannelMeans"/> (inputs of bias-corrected layers), and histograms of all of them when the method
+/// chooses ranges from a distribution.
+/// </summary>
+public sealed record CalibrationRequest(IReadOnlySet<Value> Values, IReadOnlySet<Value> ChannelMeans, bool Histograms);
+
+/// <summary>Collects the statistics a <see cref="CalibrationRequest"/> names, one entry per requested value.</summary>
+public delegate IReadOnlyDictionary<Value, TensorStatistics> StatisticsSource(CalibrationRequest request);
 
 /// <summary>
 /// Statistics of one float value over the calibration set: range, a histogram over that range (second pass),
@@ -30,36 +43,84 @@ public sealed class TensorStatistics
 
     public double[]? ChannelMeans => ChannelSums?.Select(s => s / Math.Max(ChannelItems, 1)).ToArray();
 
-    public void ObserveRange(float[] values, int[] shape)
+    public void ObserveRange(float[] values, int[] shape) => ObserveRange(values, shape, channelSums: true);
+
+    /// <summary>Folds <paramref name="values"/> (row-major, <paramref name="shape"/>) into the range and, when asked, the
+    /// per-channel sums along axis 1.</summary>
+    public void ObserveRange(ReadOnlySpan<float> values, ReadOnlySpan<int> shape, bool channelSums)
     {
-        float mn = Min, mx = Max;
-        foreach (var v in values)
-        {
-            // NaN fails both comparisons, so it never moves the range.
-            if (v < mn) mn = v;
-            if (v > mx) mx = v;
-        }
+        var (mn, mx) = MinMax(values, Min, Max);
         (Min, Max) = (mn, mx);
         Count += values.Length;
-        if (shape.Length >= 2 && shape[1] > 0 && values.Length > 0)
-        {
-            var channels = shape[1];
-            var inner = values.Length / (shape[0] * channels);
-            ChannelSums ??= new double[channels];
-            if (ChannelSums.Length != channels || inner == 0) return;
-            // Contiguous runs of one channel: [N, C, inner] in row-major order.
-            var span = values.AsSpan();
-            for (var block = 0; block < values.Length / inner; block++)
-            {
-                double sum = 0;
-                foreach (var v in span.Slice(block * inner, inner)) sum += v;
-                ChannelSums[block % channels] += sum;
-            }
-            ChannelItems += (long)shape[0] * inner;
-        }
+        if (!channelSums || shape.Length < 2 || shape[1] <= 0 || values.Length == 0) return;
+        var channels = shape[1];
+        var inner = values.Length / (shape[0] * channels);
+        ChannelSums ??= new double[channels];
+        if (ChannelSums.Length != channels || inner == 0) return;
+        // Contiguous runs of one channel: [N, C, inner] in row-major order.
+        for (var block = 0; block < values.Length / inner; block++)
+            ChannelSums[block % channels] += Sum(values.Slice(block * inner, inner));
+        ChannelItems += (long)shape[0] * inner;
     }
 
-    public void ObserveHistogram(float[] values)
+    /// <summary>
+    /// The range of <paramref name="values"/> folded into (<paramref name="min"/>, <paramref name="max"/>) in one pass.
+    /// Every lane keeps <c>v &lt; min ? v : min</c> (and the same for max), so NaN never moves the range, as in a scalar loop.
+    /// </summary>
+    internal static (float Min, float Max) MinMax(ReadOnlySpan<float> values, float min, float max)
+    {
+        var i = 0;
+        if (Vector256.IsHardwareAccelerated && values.Length >= 2 * Vector256<float>.Count)
+        {
+            var vmin = Vector256.Create(min);
+            var vmax = Vector256.Create(max);
+            ref var start = ref MemoryMarshal.GetReference(values);
+            for (; i + Vector256<float>.Count <= values.Length; i += Vector256<float>.Count)
+            {
+                var v = Vector256.LoadUnsafe(ref start, (nuint)i);
+                vmin = Vector256.ConditionalSelect(Vector256.LessThan(v, vmin), v, vmin);
+                vmax = Vector256.ConditionalSelect(Vector256.GreaterThan(v, vmax), v, vmax);
+            }
+            for (var lane = 0; lane < Vector256<float>.Count; lane++)
+            {
+                if (vmin[lane] < min) min = vmin[lane];
+                if (vmax[lane] > max) max = vmax[lane];
+            }
+        }
+        for (; i < values.Length; i++)
+        {
+            var v = values[i];
+            if (v < min) min = v;
+            if (v > max) max = v;
+        }
+        return (min, max);
+    }
+
+    /// <summary>The sum in double precision, four partial sums at a time.</summary>
+    internal static double Sum(ReadOnlySpan<float> values)
+    {
+        var i = 0;
+        double sum = 0;
+        if (Vector256.IsHardwareAccelerated && values.Length >= 2 * Vector256<float>.Count)
+        {
+            var lo = Vector256<double>.Zero;
+            var hi = Vector256<double>.Zero;
+            ref var start = ref MemoryMarshal.GetReference(values);
+            for (; i + Vector256<float>.Count <= values.Length; i += Vector256<float>.Count)
+            {
+                var (a, b) = Vector256.Widen(Vector256.LoadUnsafe(ref start, (nuint)i));
+                lo += a;
+                hi += b;
+            }
+            sum = Vector256.Sum(lo + hi);
+        }
+        for (; i < values.Length; i++) sum += values[i];
+        return sum;
+    }
+
+    public void ObserveHistogram(float[] values) => ObserveHistogram(values.AsSpan());
+
+    public void ObserveHistogram(ReadOnlySpan<float> values)
     {
         if (Histogram is null)
         {
@@ -82,11 +143,17 @@ public sealed class TensorStatistics
 /// <summary>Collects <see cref="TensorStatistics"/> for many values with one or two calibration passes.</summary>
 public static class StatisticsCollector
 {
-    public static Dictionary<Value, TensorStatistics> Collect(CalibrationRunner runner, IReadOnlySet<Value> values, bool histograms)
+    public static Dictionary<Value, TensorStatistics> Collect(CalibrationRunner runner, IReadOnlySet<Value> values, bool histograms) =>
+        Collect(runner, new CalibrationRequest(values, values, histograms));
+
+    public static Dictionary<Value, TensorStatistics> Collect(CalibrationRunner runner, CalibrationRequest request)
     {
-        var stats = values.ToDictionary(v => v, _ => new TensorStatistics());
-        runner(values.Contains, (v, data, shape) => stats[v].ObserveRange(data, shape));
-        if (histograms) runner(values.Contains, (v, data, _) => stats[v].ObserveHistogram(data));
+        var stats = request.Values.ToDictionary(v => v, _ => new TensorStatistics());
+        runner(request.Values.Contains, (v, data, shape) => stats[v].ObserveRange(data, shape, request.ChannelMeans.Contains(v)));
+        if (request.Histograms) runner(request.Values.Contains, (v, data, _) => stats[v].ObserveHistogram(data));
         return stats;
     }
+
+    /// <summary>A <see cref="StatisticsSource"/> over a runner that hands out whole tensors.</summary>
+    public static StatisticsSource From(CalibrationRunner runner) => request => Collect(runner, request);
 }

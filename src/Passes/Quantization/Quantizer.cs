@@ -51,6 +51,10 @@ public sealed record QuantizationSummary(
 public static class Quantizer
 {
     public static QuantizationSummary Run(Model model, CalibrationRunner runner, QuantizationTarget target,
+        QuantizationOptions options, IDiagnostics? diagnostics = null) =>
+        Run(model, StatisticsCollector.From(runner), target, options, diagnostics);
+
+    public static QuantizationSummary Run(Model model, StatisticsSource calibration, QuantizationTarget target,
         QuantizationOptions options, IDiagnostics? diagnostics = null)
     {
         diagnostics ??= SilentDiagnostics.Instance;
@@ -60,10 +64,9 @@ public static class Quantizer
         var activations = groups.Values;
         Value Find(Value v) => groups.Representative(v);
 
-        var needHistograms = options.Method != CalibrationMethod.MinMax;
-        var observed = new HashSet<Value>(activations.Where(v => !v.IsConstant));
-        diagnostics.Info($"calibrating {observed.Count} activations ({options.Method}{(needHistograms ? ", two passes" : "")})");
-        var stats = StatisticsCollector.Collect(runner, observed, needHistograms);
+        var request = Request(graph, groups, weightNodes, options);
+        diagnostics.Info($"calibrating {request.Values.Count} activations ({options.Method}{(request.Histograms ? ", two passes" : "")})");
+        var stats = calibration(request);
 
         // Edge layers: the first and last weight node.
         var (edge, eightBitValues) = groups.EdgeLayers(graph, options.EdgeLayers);
@@ -140,6 +143,23 @@ public static class Quantizer
         return new QuantizationSummary(activations.Count, weightNodes.Count, corrected, edgeNames, floatValues);
     }
 
+    /// <summary>
+    /// What calibration must measure, and nothing more: the range of each group's representative (the only statistics
+    /// that set activation parameters) and the channel means of the inputs of Conv and Gemm layers when biases are
+    /// corrected (MatMul has no bias to correct).
+    /// </summary>
+    public static CalibrationRequest Request(Graph graph, ActivationGroups groups, IEnumerable<Node> weightNodes, QuantizationOptions options)
+    {
+        var means = new HashSet<Value>();
+        if (options.BiasCorrection)
+            foreach (var node in weightNodes)
+                if (node.OpType is "Conv" or "Gemm" && node.Input(0) is { IsConstant: false } x && x.ElementType == ElementType.Float)
+                    means.Add(x);
+        var values = new HashSet<Value>(groups.Representatives.Where(v => !v.IsConstant));
+        values.UnionWith(means);
+        return new CalibrationRequest(values, means, options.Method != CalibrationMethod.MinMax);
+    }
+
     /// <summary>Conv, Gemm and MatMul whose weight (input 1) is a float constant.</summary>
     public static bool IsWeightNode(Node n) =>
         n.IsDefaultDomain && n.Input(1) is { IsConstant: true } w && w.Constant!.ElementType == ElementType.Float && n.OpType switch
@@ -160,9 +180,11 @@ public static class Quantizer
     /// </summary>
     private static bool CorrectBias(Graph graph, Node node, float[] w, int[] shape, QuantParams q, double[] means)
     {
-        var deq = RangeSelection.Dequantized(w, q, shape);
+        if (node.OpType == "MatMul") return false; // no bias input to correct
+        // Per output channel m: the sum over its row of (deq - w) * E[x of the input channel the element reads],
+        // accumulated in row order.
         int outChannels, rowLength;
-        Func<int, int, int> inputChannel;
+        float[] deq, shift;
         if (node.OpType == "Conv")
         {
             outChannels = shape[0];
@@ -172,37 +194,45 @@ public static class Quantizer
             var group = (int)node.GetInt("group", 1);
             var perGroup = outChannels / group;
             if (means.Length != cg * group) return false;
-            inputChannel = (m, i) => m / perGroup * cg + i / k;
+            deq = RangeSelection.DequantizedArray(w, q, shape);
+            shift = new float[outChannels];
+            for (var m = 0; m < outChannels; m++)
+            {
+                double s = 0;
+                var first = m / perGroup * cg;
+                for (var ci = 0; ci < cg; ci++)
+                {
+                    var mean = means[first + ci];
+                    var offset = m * rowLength + ci * k;
+                    for (var j = 0; j < k; j++) s += (deq[offset + j] - w[offset + j]) * mean;
+                }
+                shift[m] = (float)s;
+            }
         }
         else
         {
-            var transB = node.OpType == "Gemm" && node.GetInt("transB", 0) != 0;
+            var transB = node.GetInt("transB", 0) != 0;
             outChannels = transB ? shape[0] : shape[1];
             rowLength = transB ? shape[1] : shape[0];
             if (means.Length != rowLength) return false;
-            inputChannel = (_, i) => i;
-            if (!transB)
+            deq = RangeSelection.DequantizedArray(w, q, shape);
+            shift = new float[outChannels];
+            for (var m = 0; m < outChannels; m++)
             {
-                // Work on the transposed copy so rows are output channels.
-                var t = new float[w.Length];
-                var d = new float[w.Length];
-                for (var r = 0; r < shape[0]; r++)
-                    for (var c = 0; c < shape[1]; c++) { t[c * shape[0] + r] = w[r * shape[1] + c]; d[c * shape[0] + r] = deq[r * shape[1] + c]; }
-                w = t;
-                deq = [.. d];
+                double s = 0;
+                for (var i = 0; i < rowLength; i++)
+                {
+                    // Rows are output channels with transB; without it, element (i, m) of the [in, out] weight.
+                    var index = transB ? m * rowLength + i : i * outChannels + m;
+                    s += (deq[index] - w[index]) * means[i];
+                }
+                shift[m] = (float)s;
             }
-        }
-        if (node.OpType == "MatMul") return false; // no bias input to correct
-        var shift = new float[outChannels];
-        for (var m = 0; m < outChannels; m++)
-        {
-            double s = 0;
-            for (var i = 0; i < rowLength; i++) s += (deq[m * rowLength + i] - w[m * rowLength + i]) * means[inputChannel(m, i)];
-            shift[m] = (float)s;
         }
         var bias = node.Input(2) is { IsConstant: true } b ? b.Constant!.ToFloats() : new float[outChannels];
         if (bias.Length != outChannels) return false;
-        var fixedBias = bias.Select((v, m) => v - shift[m]).ToArray();
+        var fixedBias = new float[outChannels];
+        for (var m = 0; m < outChannels; m++) fixedBias[m] = bias[m] - shift[m];
         var value = graph.AddConstant((node.Input(2)?.Name ?? node.DisplayName + "_bias") + "_corrected", TensorData.FromFloats([outChannels], fixedBias));
         if (node.Inputs.Count > 2) node.SetInput(2, value); else node.AppendInput(value);
         return true;

@@ -1,4 +1,6 @@
 using System.Collections.Immutable;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using ArchNet.IR;
 
 namespace ArchNet.Passes.Quantization;
@@ -163,22 +165,25 @@ public static class RangeSelection
     /// Per-channel symmetric-or-not weight parameters along <paramref name="axis"/>. For 4 bits and less (or when asked)
     /// each channel's clipping ratio is searched to minimise the squared weight error.
     /// </summary>
-    public static QuantParams Weights(float[] w, int[] shape, int? axis, IntegerFormat f, bool searchClipping)
+    public static QuantParams Weights(float[] w, int[] shape, int? axis, IntegerFormat f, bool searchClipping) =>
+        Weights(w.AsSpan(), shape, axis, f, searchClipping);
+
+    public static QuantParams Weights(ReadOnlySpan<float> w, int[] shape, int? axis, IntegerFormat f, bool searchClipping)
     {
         var channels = axis is { } a ? shape[a] : 1;
         var inner = axis is { } ax ? shape.Skip(ax + 1).Aggregate(1, (x, y) => x * y) : w.Length;
         var scales = new float[channels];
         var zps = new long[channels];
-        var perChannel = new List<float>[channels];
-        for (var c = 0; c < channels; c++) perChannel[c] = [];
-        for (var i = 0; i < w.Length; i++) perChannel[axis is null ? 0 : i / inner % channels].Add(w[i]);
+        var (mins, maxs) = ChannelRanges(w, channels, inner);
+        float[]? gathered = null;
         for (var c = 0; c < channels; c++)
         {
-            var values = perChannel[c];
-            double lo = Math.Min(0, values.Min()), hi = Math.Max(0, values.Max());
+            double lo = Math.Min(0, mins[c]), hi = Math.Max(0, maxs[c]);
             var (bestS, bestZ) = Parameters(lo, hi, f);
             if (searchClipping)
             {
+                // The channel's elements in index order, as the error sums expect them.
+                var values = ChannelElements(w, c, channels, inner, ref gathered);
                 var bestErr = Error(values, bestS, bestZ, f);
                 for (var step = 1; step <= 60; step++)
                 {
@@ -194,7 +199,63 @@ public static class RangeSelection
         return new QuantParams(f.Bits, f.Signed, [.. scales], [.. zps], axis);
     }
 
-    private static double Error(List<float> values, float s, long z, IntegerFormat f)
+    /// <summary>
+    /// Minimum and maximum of each channel (element i is in channel i / inner % channels), as LINQ's Min and Max of the
+    /// channel's elements give them: a NaN is the minimum, and the maximum unless every element is NaN.
+    /// </summary>
+    private static (float[] Min, float[] Max) ChannelRanges(ReadOnlySpan<float> w, int channels, int inner)
+    {
+        var mins = new float[channels];
+        var maxs = new float[channels];
+        var nanMin = new bool[channels];
+        Array.Fill(mins, float.PositiveInfinity);
+        Array.Fill(maxs, float.NegativeInfinity);
+        var blocks = inner == 0 ? 0 : w.Length / inner;
+        for (var block = 0; block < blocks; block++)
+        {
+            var c = block % channels;
+            var run = w.Slice(block * inner, inner);
+            var (mn, mx) = TensorStatistics.MinMax(run, mins[c], maxs[c]);
+            (mins[c], maxs[c]) = (mn, mx);
+            if (!nanMin[c] && HasNaN(run)) nanMin[c] = true;
+        }
+        for (var c = 0; c < channels; c++)
+        {
+            if (nanMin[c]) mins[c] = float.NaN;
+            if (float.IsNegativeInfinity(maxs[c]) && nanMin[c]) maxs[c] = float.NaN;
+        }
+        return (mins, maxs);
+    }
+
+    private static bool HasNaN(ReadOnlySpan<float> values)
+    {
+        var i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var nan = Vector256<float>.Zero;
+            ref var start = ref MemoryMarshal.GetReference(values);
+            for (; i + Vector256<float>.Count <= values.Length; i += Vector256<float>.Count)
+            {
+                var v = Vector256.LoadUnsafe(ref start, (nuint)i);
+                nan |= ~Vector256.Equals(v, v);
+            }
+            if (nan != Vector256<float>.Zero) return true;
+        }
+        for (; i < values.Length; i++) if (float.IsNaN(values[i])) return true;
+        return false;
+    }
+
+    private static ReadOnlySpan<float> ChannelElements(ReadOnlySpan<float> w, int c, int channels, int inner, ref float[]? buffer)
+    {
+        if (channels == 1) return w;
+        var outer = w.Length / (inner * channels);
+        if (outer == 1) return w.Slice(c * inner, inner);
+        buffer ??= new float[outer * inner];
+        for (var o = 0; o < outer; o++) w.Slice((o * channels + c) * inner, inner).CopyTo(buffer.AsSpan(o * inner, inner));
+        return buffer.AsSpan(0, outer * inner);
+    }
+
+    private static double Error(ReadOnlySpan<float> values, float s, long z, IntegerFormat f)
     {
         double err = 0;
         foreach (var v in values)
@@ -206,19 +267,30 @@ public static class RangeSelection
         return err;
     }
 
-    public static ImmutableArray<float> Dequantized(float[] w, QuantParams q, int[] shape)
+    /// <summary>The weights after quantization and back, element by element as the integer semantics define it.</summary>
+    public static float[] DequantizedArray(ReadOnlySpan<float> w, QuantParams q, int[] shape)
     {
         var inner = q.Axis is { } ax ? shape.Skip(ax + 1).Aggregate(1, (x, y) => x * y) : w.Length;
         var channels = q.Axis is { } a ? shape[a] : 1;
         var result = new float[w.Length];
-        for (var i = 0; i < w.Length; i++)
+        var blocks = inner == 0 ? 0 : w.Length / inner;
+        for (var block = 0; block < blocks; block++)
         {
-            var c = q.Axis is null ? 0 : i / inner % channels;
+            var c = q.Axis is null ? 0 : block % channels;
             var s = q.Scales[c];
             var z = q.ZeroPoints[c];
-            var qq = Math.Clamp((long)Math.Round(w[i] / s, MidpointRounding.ToEven) + z, q.QMin, q.QMax);
-            result[i] = (qq - z) * s;
+            long qmin = q.QMin, qmax = q.QMax;
+            var run = w.Slice(block * inner, inner);
+            var target = result.AsSpan(block * inner, inner);
+            for (var i = 0; i < run.Length; i++)
+            {
+                var qq = Math.Clamp((long)Math.Round(run[i] / s, MidpointRounding.ToEven) + z, qmin, qmax);
+                target[i] = (qq - z) * s;
+            }
         }
-        return [.. result];
+        return result;
     }
+
+    public static ImmutableArray<float> Dequantized(float[] w, QuantParams q, int[] shape) =>
+        ImmutableCollectionsMarshal.AsImmutableArray(DequantizedArray(w, q, shape));
 }

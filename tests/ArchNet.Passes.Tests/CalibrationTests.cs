@@ -1,0 +1,230 @@
+using ArchNet.IR;
+using ArchNet.Passes.Quantization;
+using ArchNet.Testing;
+using Attribute = ArchNet.IR.Attribute;
+
+namespace ArchNet.Passes.Tests;
+
+/// <summary>
+/// The calibration statistics and weight parameters, computed in vectorised passes, against the plain loops they replace
+/// (kept here as the reference): the same floats, so the same quantized artifact.
+/// </summary>
+public sealed class CalibrationTests
+{
+    private static float[] Values(int n, int seed, bool specials)
+    {
+        var rng = new Random(seed);
+        var v = new float[n];
+        for (var i = 0; i < n; i++) v[i] = (float)(rng.NextDouble() * 20 - 7);
+        if (specials && n > 10)
+        {
+            v[3] = float.NaN;
+            v[n - 2] = float.NaN;
+            v[5] = -0f;
+            v[n / 2] = 0f;
+        }
+        return v;
+    }
+
+    [Theory]
+    [InlineData(0, false)]
+    [InlineData(7, false)]
+    [InlineData(16, true)]
+    [InlineData(1001, true)]
+    [InlineData(65536, false)]
+    public void MinMax_EqualsTheScalarLoop_NaNNeverMovesTheRange(int n, bool specials)
+    {
+        var v = Values(n, n + 1, specials);
+        float mn = float.PositiveInfinity, mx = float.NegativeInfinity;
+        foreach (var x in v)
+        {
+            if (x < mn) mn = x;
+            if (x > mx) mx = x;
+        }
+        var (min, max) = TensorStatistics.MinMax(v, float.PositiveInfinity, float.NegativeInfinity);
+        Assert.Equal(mn, min);
+        Assert.Equal(mx, max);
+        Assert.False(float.IsNaN(min) || float.IsNaN(max));
+    }
+
+    [Fact]
+    public void ChannelSums_MatchSequentialDoubleSums()
+    {
+        var v = Values(2 * 3 * 1000, 9, specials: false);
+        var stats = new TensorStatistics();
+        stats.ObserveRange(v.AsSpan(), [2, 3, 1000], channelSums: true);
+        for (var c = 0; c < 3; c++)
+        {
+            double expected = 0;
+            for (var n = 0; n < 2; n++)
+                for (var i = 0; i < 1000; i++) expected += v[(n * 3 + c) * 1000 + i];
+            Assert.Equal(expected / 2000, stats.ChannelMeans![c], 1e-12);
+        }
+        Assert.Equal(2000, stats.ChannelItems);
+
+        var rangeOnly = new TensorStatistics();
+        rangeOnly.ObserveRange(v.AsSpan(), [2, 3, 1000], channelSums: false);
+        Assert.Null(rangeOnly.ChannelSums);
+        Assert.Equal((stats.Min, stats.Max, stats.Count), (rangeOnly.Min, rangeOnly.Max, rangeOnly.Count));
+    }
+
+    /// <summary>The per-channel weight parameters as first written: lists of each channel's elements, LINQ Min and Max.</summary>
+    private static QuantParams ReferenceWeights(float[] w, int[] shape, int? axis, IntegerFormat f, bool searchClipping)
+    {
+        var channels = axis is { } a ? shape[a] : 1;
+        var inner = axis is { } ax ? shape.Skip(ax + 1).Aggregate(1, (x, y) => x * y) : w.Length;
+        var scales = new float[channels];
+        var zps = new long[channels];
+        var perChannel = new List<float>[channels];
+        for (var c = 0; c < channels; c++) perChannel[c] = [];
+        for (var i = 0; i < w.Length; i++) perChannel[axis is null ? 0 : i / inner % channels].Add(w[i]);
+        for (var c = 0; c < channels; c++)
+        {
+            var values = perChannel[c];
+            double lo = Math.Min(0, values.Min()), hi = Math.Max(0, values.Max());
+            var (bestS, bestZ) = RangeSelection.Parameters(lo, hi, f);
+            if (searchClipping)
+            {
+                double Error(float s, long z) => values.Sum(v =>
+                {
+                    var q = Math.Clamp(Math.Round(v / s, MidpointRounding.ToEven) + z, f.QMin, f.QMax);
+                    var d = (q - z) * s - v;
+                    return d * d;
+                });
+                var bestErr = Error(bestS, bestZ);
+                for (var step = 1; step <= 60; step++)
+                {
+                    var r = 1.0 - step * 0.01;
+                    var (s, z) = RangeSelection.Parameters(lo * r, hi * r, f);
+                    var err = Error(s, z);
+                    if (err < bestErr) (bestErr, bestS, bestZ) = (err, s, z);
+                }
+            }
+            scales[c] = bestS;
+            zps[c] = bestZ;
+        }
+        return new QuantParams(f.Bits, f.Signed, [.. scales], [.. zps], axis);
+    }
+
+    [Theory]
+    [InlineData(8, true, 0, false, false)]
+    [InlineData(8, true, 1, false, false)]
+    [InlineData(4, true, 0, true, false)]
+    [InlineData(4, false, 1, true, false)]
+    [InlineData(8, false, -1, false, false)]
+    [InlineData(8, true, 0, false, true)]
+    [InlineData(2, true, 1, true, true)]
+    public void Weights_EqualTheListImplementation(int bits, bool symmetric, int axis, bool search, bool specials)
+    {
+        int[] shape = axis == 1 ? [48, 24] : [24, 6, 3, 3];
+        var n = shape.Aggregate(1, (a, b) => a * b);
+        var w = Values(n, bits * 10 + axis, specials: false);
+        if (specials)
+        {
+            w[7] = float.NaN; // channel 0 (or 7) gets a NaN
+            for (var i = 0; i < n; i++) if (axis == 0 ? i / 54 == 2 : i % 24 == 5) w[i] = 0; // an all-zero channel
+        }
+        var f = new IntegerFormat(bits, Signed: true, Symmetric: symmetric, PowerOfTwoScales: false);
+        int? ax = axis < 0 ? null : axis;
+        var expected = ReferenceWeights(w, shape, ax, f, search);
+        var actual = RangeSelection.Weights(w, shape, ax, f, search);
+        Assert.Equal(expected.Scales.ToArray(), actual.Scales.ToArray());
+        Assert.Equal(expected.ZeroPoints.ToArray(), actual.ZeroPoints.ToArray());
+        Assert.Equal(expected.Axis, actual.Axis);
+
+        // Dequantization, element by element as the original loop did it.
+        var deq = RangeSelection.DequantizedArray(w, actual, shape);
+        var inner = ax is { } a2 ? shape.Skip(a2 + 1).Aggregate(1, (x, y) => x * y) : n;
+        for (var i = 0; i < n; i++)
+        {
+            var c = ax is null ? 0 : i / inner % shape[ax.Value];
+            var (s, z) = (actual.Scales[c], actual.ZeroPoints[c]);
+            var q = Math.Clamp((long)Math.Round(w[i] / s, MidpointRounding.ToEven) + z, actual.QMin, actual.QMax);
+            Assert.Equal((q - z) * s, deq[i]);
+        }
+    }
+
+    /// <summary>Conv -> ReLU -> Conv: only the group representatives (ReLU outputs, graph output) and the inputs of the
+    /// bias-corrected layers are measured; the first conv's output shares the ReLU's parameters.</summary>
+    [Fact]
+    public void Request_NamesRepresentativesAndBiasCorrectedInputsOnly()
+    {
+        var b = new GraphBuilder(opset: 17, seed: 3);
+        var x = b.Input("x", 1, 3, 8, 8);
+        var c1 = b.Op("Conv", [x, b.Random([4, 3, 3, 3]), b.Random([4])], Attribute.Ints("pads", 1, 1, 1, 1));
+        var r1 = b.Op("Relu", c1);
+        var c2 = b.Op("Conv", [r1, b.Random([4, 4, 1, 1]), b.Random([4])]);
+        b.Output(c2);
+        var model = b.Build();
+        var groups = ActivationGroups.Of(model.Graph);
+        var weights = model.Graph.Nodes.Where(Quantizer.IsWeightNode).ToList();
+
+        var request = Quantizer.Request(model.Graph, groups, weights, new QuantizationOptions());
+        Assert.Equal(new HashSet<Value> { x, r1, c2 }, request.Values.ToHashSet());
+        Assert.Equal(new HashSet<Value> { x, r1 }, request.ChannelMeans.ToHashSet());
+        Assert.False(request.Histograms);
+
+        var noCorrection = Quantizer.Request(model.Graph, groups, weights, new QuantizationOptions { BiasCorrection = false, Method = CalibrationMethod.Mse });
+        Assert.Empty(noCorrection.ChannelMeans);
+        Assert.True(noCorrection.Histograms);
+    }
+
+    /// <summary>An attention-like block written for one item: the reshapes to heads spell the batch as 1.</summary>
+    public static Model AttentionBlock(long firstTarget = 1, long softmaxAxis = -1)
+    {
+        var b = new GraphBuilder(opset: 17, seed: 5);
+        var x = b.Input("x", 1, 6, 8);
+        var q = b.Op("MatMul", x, b.Random([8, 8]));
+        var heads = b.Op("Reshape", q, b.Ints(firstTarget, 6, 2, 4));
+        var t = b.Op("Transpose", [heads], Attribute.Ints("perm", 0, 2, 1, 3));
+        var kT = b.Op("Transpose", [heads], Attribute.Ints("perm", 0, 2, 3, 1));
+        var scores = b.Op("MatMul", t, kT);
+        var p = b.Op("Softmax", [scores], Attribute.Int("axis", softmaxAxis));
+        var ctx = b.Op("MatMul", p, t);
+        var back = b.Op("Transpose", [ctx], Attribute.Ints("perm", 0, 2, 1, 3));
+        var merged = b.Op("Reshape", back, b.Ints(1, 6, 8));
+        b.Output(b.Op("Add", b.Op("MatMul", merged, b.Random([8, 8])), x));
+        return b.Build();
+    }
+
+    [Fact]
+    public void Batch_AttentionBlock_WidensWithReshapesCopyingTheItemAxis()
+    {
+        var model = AttentionBlock();
+        var batch = CalibrationBatch.Of(model);
+        Assert.NotNull(batch);
+        Assert.Equal(2, batch.Reshapes.Count);
+        Assert.All(batch.Reshapes.Values, target => Assert.Equal(0, target[0]));
+        Assert.Contains(model.Graph.Outputs[0], batch.Batched);
+    }
+
+    [Fact]
+    public void Batch_RefusesGraphsThatMixOrMoveTheItemAxis()
+    {
+        // Softmax over axis 0 mixes items; a reshape that drops the leading 1 folds the items into rows.
+        Assert.Null(CalibrationBatch.Of(AttentionBlockWithSoftmaxOverItems()));
+        var b = new GraphBuilder(opset: 17);
+        var x = b.Input("x", 1, 6, 8);
+        b.Output(b.Op("MatMul", b.Op("Reshape", x, b.Ints(6, 8)), b.Random([8, 4])));
+        Assert.Null(CalibrationBatch.Of(b.Build()));
+
+        // A Concat with a constant (a class token) would need the constant repeated per item.
+        var c = new GraphBuilder(opset: 17);
+        var y = c.Input("y", 1, 4, 8);
+        c.Output(c.Op("Concat", [c.Random([1, 1, 8]), y], Attribute.Int("axis", 1)));
+        Assert.Null(CalibrationBatch.Of(c.Build()));
+
+        // A static batch of 2 is not a one-item graph.
+        var d = new GraphBuilder(opset: 17);
+        d.Output(d.Op("Relu", d.Input("z", 2, 4)));
+        Assert.Null(CalibrationBatch.Of(d.Build()));
+    }
+
+    private static Model AttentionBlockWithSoftmaxOverItems()
+    {
+        var b = new GraphBuilder(opset: 17);
+        var x = b.Input("x", 1, 6, 8);
+        b.Output(b.Op("Softmax", [b.Op("MatMul", x, b.Random([8, 8]))], Attribute.Int("axis", 0)));
+        return b.Build();
+    }
+}
