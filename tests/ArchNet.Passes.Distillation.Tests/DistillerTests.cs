@@ -87,6 +87,29 @@ public sealed class DistillerTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void ClassScores_LastPeriodAddsTheSoftmaxKl_EarlierPeriodsUnchanged()
+    {
+        (DistillationReport Report, float[] Head) Train(double weight)
+        {
+            var teacher = TinyTeacher();
+            var student = TinyTeacher();
+            var records = ReplacementCatalog.BuildStudent(student, Archnet);
+            var report = new Distiller(new DistillationOptions { Steps = 30, BatchSize = 8, Seed = 4, ClassScoreWeight = weight },
+                SilentDiagnostics.Instance).Run(teacher, student, Inputs(64), new QuantizationPlan(4, 4, true, false), records);
+            return (report, [.. student.Graph.Nodes.Single(n => n.OpType == "Gemm").Input(1)!.Constant!.ToFloats()]);
+        }
+        var (without, headWithout) = Train(0);
+        var (with, headWith) = Train(1);
+
+        // The tiny teacher's output is 3 class scores: the KL term (>= 0, > 0 for an imperfect student) joins the
+        // last period's loss only; the periods before it train the same way.
+        Assert.Equal(without.PeriodLosses.SkipLast(1), with.PeriodLosses.SkipLast(1));
+        Assert.True(with.PeriodLosses[^1].First > without.PeriodLosses[^1].First,
+            $"last period's first loss with KL {with.PeriodLosses[^1].First} vs without {without.PeriodLosses[^1].First}");
+        Assert.NotEqual(headWithout, headWith);
+    }
+
+    [Fact]
     public void Checkpoint_ResumedRun_EndsWithTheSameWeights()
     {
         var dir = Path.Combine(Path.GetTempPath(), "archnet-distill-" + Guid.NewGuid().ToString("N"));
