@@ -323,32 +323,33 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
         using var ort = new ReferenceRunner(OnnxExporter.ToProto(model), exposed, rebinding, optimize: true, threads: Environment.ProcessorCount);
         AddTiming("quantize: calibration session", clock.Elapsed.TotalSeconds);
 
-        var statistics = new Stopwatch();
         void Pass(string name, Action<TensorStatistics, Value, ReadOnlySpan<float>, ReadOnlySpan<int>> observe)
         {
             clock.Restart();
-            statistics.Reset();
+            var statistics = TimeSpan.Zero;
             using var progress = diagnostics.BeginProgress(name, data.Count);
             foreach (var (_, count, inputs) in ItemSlices(data, perRun, partialLast: batch is not null))
             {
+                // Each value has its own statistics, so values are observed in parallel; each one's result does not
+                // depend on the order.
                 void Observe(Value v, ReadOnlySpan<long> dims, ReadOnlySpan<float> floats)
                 {
-                    statistics.Start();
                     Span<int> shape = stackalloc int[dims.Length];
                     for (var d = 0; d < dims.Length; d++) shape[d] = (int)dims[d];
                     // A value computed from constants only comes out once per run, but stands for every item in it.
                     var times = batch is not null && !batch.Batched.Contains(v) ? count : 1;
                     for (var t = 0; t < times; t++) observe(stats[v], v, floats, shape);
-                    statistics.Stop();
                 }
-                ort.Run(inputs, exposed, (name, dims, floats) => Observe(byName[name], dims, floats));
+                statistics += ort.Run(inputs, exposed, (name, dims, floats) => Observe(byName[name], dims, floats), parallel: true);
+                var inputClock = Stopwatch.StartNew();
                 foreach (var v in graphInputs)
                     if (inputs.TryGetValue(v.Name, out var t) && t.ElementType == ElementType.Float)
                         Observe(v, [.. t.Dims], t.Span<float>());
+                statistics += inputClock.Elapsed;
                 progress.Advance(count);
             }
-            AddTiming($"quantize: {name} runs", clock.Elapsed.TotalSeconds - statistics.Elapsed.TotalSeconds);
-            AddTiming($"quantize: {name} statistics", statistics.Elapsed.TotalSeconds);
+            AddTiming($"quantize: {name} runs", (clock.Elapsed - statistics).TotalSeconds);
+            AddTiming($"quantize: {name} statistics", statistics.TotalSeconds);
         }
         Pass("calibrate", (s, v, floats, shape) => s.ObserveRange(floats, shape, request.ChannelMeans.Contains(v)));
         if (request.Histograms) Pass("histogram", (s, _, floats, _) => s.ObserveHistogram(floats));
