@@ -40,6 +40,7 @@ using var studentModule = new GraphModule(student);
 var plan = new QuantizationPlan(4, 4, PerChannelWeights: true, SignedActivations: false);
 using var fq = new FakeQuantizers(student.Graph, plan);
 studentModule.Transform = fq.Apply;
+studentModule.ReluTransform = fq.ApplyRelu;
 var parameters = studentModule.parameters().Concat(fq.Steps).ToList();
 using var optimizer = optim.AdamW(parameters, lr: 1e-4);
 using var x = rand(batch, 1, 28, 28, generator: new Generator().manual_seed(1));

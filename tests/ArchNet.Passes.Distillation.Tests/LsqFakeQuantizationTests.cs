@@ -1,5 +1,9 @@
+using ArchNet.IR;
+using ArchNet.Passes.Distillation.Lowering;
+using ArchNet.Testing;
 using TorchSharp;
 using static TorchSharp.torch;
+using Attribute = ArchNet.IR.Attribute;
 
 namespace ArchNet.Passes.Distillation.Tests;
 
@@ -105,6 +109,78 @@ public sealed class LsqFakeQuantizationTests
         Assert.Equal(y1, y2);
         Assert.Equal(dx1, dx2);
         Assert.Equal(ds1[0], ds2[0], 1e-4 * Math.Abs(ds1[0]));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void FusedRelu_EqualsQuantizeReluQuantize_ValuesExactly_GradientsToRounding(bool channelsLast)
+    {
+        (float[] Y, float[] Dx, float Dstep) Run(bool fused)
+        {
+            using var scope = NewDisposeScope();
+            var (x0, step0, _, qmax) = Case("activation");
+            // Some inputs exactly on the top level and just past it, where the second quantizer's range test decides.
+            x0[0, 0, 0, 0] = step0[0] * 15f;
+            x0[0, 0, 0, 1] = step0[0] * 15.49f;
+            x0[0, 0, 0, 2] = step0[0] * 0.49f;
+            var x = (channelsLast ? TorchTensors.ChannelsLast(x0) : x0).detach().requires_grad_(true);
+            var step = step0.detach().clone().requires_grad_(true);
+            var y = fused
+                ? LsqFakeQuantization.ApplyRelu(x, step, qmax, 0.02)
+                : LsqFakeQuantization.Reference(LsqFakeQuantization.Reference(x, step, 0, qmax, 0.02).relu(), step, 0, qmax, 0.02);
+            (y * (rand(y.shape, generator: new Generator().manual_seed(5)) - 0.3)).sum().backward();
+            return (y.detach().contiguous().data<float>().ToArray(), x.grad!.contiguous().data<float>().ToArray(), step.grad!.item<float>());
+        }
+        var (y1, dx1, ds1) = Run(fused: true);
+        var (y2, dx2, ds2) = Run(fused: false);
+        Assert.Equal(y2, y1);
+        for (var i = 0; i < dx1.Length; i++)
+            Assert.True(Math.Abs(dx1[i] - dx2[i]) <= 1e-6 * Math.Abs(dx2[i]) + 1e-12, $"dx[{i}] {dx1[i]} vs {dx2[i]}");
+        Assert.Contains(dx2, v => v == 0f);
+        Assert.Equal(ds2, ds1, 1e-4 * Math.Abs(ds2));
+    }
+
+    [Fact]
+    public void StudentWithReluFusion_SameOutputsAndGradients_AsQuantizeReluQuantize()
+    {
+        var b = new GraphBuilder(seed: 3);
+        var x = b.Input("x", 4, 2, 6, 6);
+        var r1 = b.Op("Relu", b.Op("Conv", [x, b.Random([4, 2, 3, 3], -0.5f, 0.5f), b.Random([4], -0.1f, 0.1f)], Attribute.Ints("pads", 1, 1, 1, 1)));
+        var c2 = b.Op("Conv", [r1, b.Random([4, 4, 3, 3], -0.5f, 0.5f)], Attribute.Ints("pads", 1, 1, 1, 1));
+        var r2 = b.Op("Relu", c2);
+        b.Output(b.Op("Gemm", [b.Op("Flatten", [b.Op("GlobalAveragePool", r2)], Attribute.Int("axis", 1)), b.Random([3, 4])], Attribute.Int("transB", 1)));
+        var model = b.Build();
+        ShapeInference.Run(model.Graph);
+
+        var fusedUnits = 0;
+        (float[] Y, float[] Grads) Run(bool fuse)
+        {
+            using var scope = NewDisposeScope();
+            using var module = new GraphModule(model);
+            using var fq = new FakeQuantizers(model.Graph, new QuantizationPlan(4, 4, true, false));
+            module.Transform = fq.Apply;
+            Tensor? CountingFusion(Value a, Value o, Tensor t)
+            {
+                var fused = fq.ApplyRelu(a, o, t);
+                if (fused is not null) fusedUnits++;
+                return fused;
+            }
+            if (fuse) module.ReluTransform = CountingFusion;
+            using (no_grad()) foreach (var p in fq.Steps.Where(p => p.numel() == 1)) p.fill_(0.05); // activation steps
+            var y = module.forward([rand([4, 2, 6, 6], generator: new Generator().manual_seed(9))])[0];
+            y.pow(2).sum().backward();
+            var grads = module.parameters().Concat(fq.Steps).SelectMany(p => p.grad is { } g ? g.contiguous().data<float>().ToArray() : []).ToArray();
+            return (y.detach().contiguous().data<float>().ToArray(), grads);
+        }
+        var (y1, g1) = Run(fuse: true);
+        var (y2, g2) = Run(fuse: false);
+        Assert.Equal(2, fusedUnits); // both conv -> ReLU units
+        Assert.Equal(y2, y1);
+        Assert.Equal(g2.Length, g1.Length);
+        for (var i = 0; i < g1.Length; i++)
+            Assert.True(Math.Abs(g1[i] - g2[i]) <= 1e-4 * Math.Abs(g2[i]) + 1e-6, $"grad[{i}] {g1[i]} vs {g2[i]}");
+        Assert.Contains(g2, v => v != 0f);
     }
 
     [Fact]

@@ -109,6 +109,7 @@ public sealed class Distiller(DistillationOptions options, IDiagnostics diagnost
             studentModule.forward([fidelityBatch]);
             fq.InitialiseActivationSteps(maxima);
             studentModule.Transform = fq.Apply;
+            studentModule.ReluTransform = fq.ApplyRelu; // conv -> ReLU units quantized in one pass (same values)
         }
 
         var before = Fidelity(teacherModule, studentModule, fidelityBatch);

@@ -135,6 +135,23 @@ public sealed class FakeQuantizers : nn.Module
         return t;
     }
 
+    /// <summary>
+    /// Apply(output, Relu(Apply(input, x))) in one node where input and output share an unsigned step (the common
+    /// conv -> ReLU unit): the same values and gradients without the ReLU's and the second quantizer's passes. Null
+    /// elsewhere (signed activations, different groups, quantization off).
+    /// </summary>
+    public Tensor? ApplyRelu(Value input, Value output, Tensor x)
+    {
+        if (!Enabled || !x.is_floating_point() || !_group.TryGetValue(input, out var rep) || !_group.TryGetValue(output, out var outRep)
+            || rep != outRep)
+            return null;
+        var (step, bits) = _activationSteps[rep];
+        if (_plan.ActivationQMin(bits) != 0) return null;
+        var qmax = _plan.ActivationQMax(bits);
+        var perStep = x.numel() / Math.Max(1, x.shape[0]);
+        return LsqFakeQuantization.ApplyRelu(x, step, qmax, 1.0 / Math.Sqrt(Math.Max(1, perStep) * (double)qmax));
+    }
+
     private static Tensor Quantize(Tensor x, Tensor step, long qmin, long qmax, long perStep) =>
         // LSQ gradient scale 1/sqrt(N qmax): the step's gradient is comparable in size to the weights'.
         LsqFakeQuantization.Apply(x, step, qmin, qmax, 1.0 / Math.Sqrt(Math.Max(1, perStep) * (double)qmax));
@@ -221,6 +238,20 @@ public static class LsqFakeQuantization
         return LsqFunction.apply(x, step, new LsqSpec(qmin, qmax, gradScale, layout.Outer, layout.Channels, layout.Inner, channelsLast));
     }
 
+    /// <summary>
+    /// Apply(Relu(Apply(x))) with one unsigned per-tensor step (levels 0..qmax), as one node: the ReLU passes the first
+    /// quantizer's levels unchanged and the second quantizer re-quantizes them to themselves, but each still gates the
+    /// gradient (the ReLU at level 0, the second quantizer where x/s rounds past the range) and the second adds its own
+    /// term to the step's gradient; the node computes all of it, element by element, as the three nodes do.
+    /// </summary>
+    public static Tensor ApplyRelu(Tensor x, Tensor step, long qmax, double gradScale)
+    {
+        if (step.numel() != 1 || Layout(x, step) is not { } layout)
+            return Reference(Reference(x, step, 0, qmax, gradScale).relu(), step, 0, qmax, gradScale);
+        var channelsLast = !x.is_contiguous() && Lowering.TorchTensors.IsChannelsLast(x);
+        return LsqFunction.apply(x, step, new LsqSpec(0, qmax, gradScale, layout.Outer, layout.Channels, layout.Inner, channelsLast) { Relu = true });
+    }
+
     /// <summary>The formula as torch operations (autograd differentiates it): the definition the fused node reproduces.</summary>
     public static Tensor Reference(Tensor x, Tensor step, long qmin, long qmax, double gradScale)
     {
@@ -254,7 +285,11 @@ public static class LsqFakeQuantization
         return (outer, x.shape[axis], inner);
     }
 
-    internal sealed record LsqSpec(long QMin, long QMax, double GradScale, long Outer, long Channels, long Inner, bool ChannelsLast);
+    internal sealed record LsqSpec(long QMin, long QMax, double GradScale, long Outer, long Channels, long Inner, bool ChannelsLast)
+    {
+        /// <summary>Quantize, ReLU, quantize again with the same step (see <see cref="ApplyRelu"/>).</summary>
+        public bool Relu { get; init; }
+    }
 
     internal sealed class LsqFunction : autograd.SingleTensorFunction<LsqFunction>
     {
@@ -334,10 +369,17 @@ public static class LsqFakeQuantization
                     for (; i <= inner - Vector256<float>.Count; i += Vector256<float>.Count)
                     {
                         var v = Vector256.LoadUnsafe(ref xr, (nuint)i) / vs;
-                        (Vector256.Round(Vector256.MinNative(Vector256.MaxNative(v, vlo), vhi)) * vs).StoreUnsafe(ref yr, (nuint)i);
+                        var y0 = Vector256.Round(Vector256.MinNative(Vector256.MaxNative(v, vlo), vhi)) * vs;
+                        if (spec.Relu)
+                            y0 = Vector256.Round(Vector256.MinNative(Vector256.MaxNative(Vector256.MaxNative(y0, Vector256<float>.Zero) / vs, vlo), vhi)) * vs;
+                        y0.StoreUnsafe(ref yr, (nuint)i);
                     }
                 }
-                for (; i < inner; i++) ys[i] = MathF.Round(Math.Min(Math.Max(xs[i] / s, lo), hi)) * s;
+                for (; i < inner; i++)
+                {
+                    var y0 = MathF.Round(Math.Min(Math.Max(xs[i] / s, lo), hi)) * s;
+                    ys[i] = spec.Relu ? MathF.Round(Math.Min(Math.Max(Math.Max(y0, 0f) / s, lo), hi)) * s : y0;
+                }
             }
     }
 
@@ -371,6 +413,16 @@ public static class LsqFakeQuantization
                             var g = Vector256.LoadUnsafe(ref gr, (nuint)i);
                             var r = Vector256.Round(Vector256.MinNative(Vector256.MaxNative(v, vlo), vhi));
                             var inside = Vector256.GreaterThanOrEqual(v, vlo) & Vector256.LessThanOrEqual(v, vhi);
+                            if (spec.Relu)
+                            {
+                                // Back through the second quantizer (its own step term), then the ReLU (passes where its output > 0).
+                                var y = Vector256.MaxNative(r * vs, Vector256<float>.Zero);
+                                var v2 = y / vs;
+                                var r2 = Vector256.Round(Vector256.MinNative(Vector256.MaxNative(v2, vlo), vhi));
+                                var inside2 = Vector256.GreaterThanOrEqual(v2, vlo) & Vector256.LessThanOrEqual(v2, vhi);
+                                acc += g * (r2 - (v2 & inside2));
+                                g = g & inside2 & Vector256.GreaterThan(y, Vector256<float>.Zero);
+                            }
                             (g & inside).StoreUnsafe(ref or, (nuint)i);
                             // d y / d s: the level minus x/s inside the range (round(v) - v), the level itself outside.
                             acc += g * (r - (v & inside));
@@ -383,8 +435,18 @@ public static class LsqFakeQuantization
                     var v = xs[i] / s;
                     var r = MathF.Round(Math.Min(Math.Max(v, lo), hi));
                     var inside = v >= lo && v <= hi;
-                    outs[i] = inside ? gs[i] : 0f;
-                    sum += gs[i] * (inside ? r - v : r);
+                    var g = gs[i];
+                    if (spec.Relu)
+                    {
+                        var y = Math.Max(r * s, 0f);
+                        var v2 = y / s;
+                        var r2 = MathF.Round(Math.Min(Math.Max(v2, lo), hi));
+                        var inside2 = v2 >= lo && v2 <= hi;
+                        sum += g * (inside2 ? r2 - v2 : r2);
+                        g = inside2 && y > 0 ? g : 0f;
+                    }
+                    outs[i] = inside ? g : 0f;
+                    sum += g * (inside ? r - v : r);
                 }
                 sums[c] += sum;
             }

@@ -78,7 +78,17 @@ public sealed class GraphModule : nn.Module<Tensor[], Tensor[]>
             }
         }
         _steps = [.. steps];
+        // A value read by one Relu and nothing else (not a block output): its transform can be fused with the Relu's.
+        var blockOutputs = new HashSet<Value>(_outputs);
+        var blockNodes = nodeList.ToHashSet();
+        foreach (var (node, _) in _steps)
+            foreach (var o in node.Outputs)
+                if (!o.IsAbsent && o.Uses.Count == 1 && o.Uses[0].Node.OpType == "Relu" && o.Uses[0].Index == 0
+                    && blockNodes.Contains(o.Uses[0].Node) && !blockOutputs.Contains(o) && node.Graph?.Outputs.Contains(o) != true)
+                    _feedsOneRelu.Add(o);
     }
+
+    private readonly HashSet<Value> _feedsOneRelu = [];
 
     public const long DefaultOpset = 17;
 
@@ -128,6 +138,13 @@ public sealed class GraphModule : nn.Module<Tensor[], Tensor[]>
     /// </summary>
     public Func<Value, Tensor, Tensor>? Transform { get; set; }
 
+    /// <summary>
+    /// Optional fusion of <see cref="Transform"/> with a Relu: given the Relu's input value, its output value and the
+    /// input as computed (not yet transformed), returns what Transform(output, Relu(Transform(input, x))) would, or
+    /// null where it cannot (the module then runs the three steps). Used only together with <see cref="Transform"/>.
+    /// </summary>
+    public Func<Value, Value, Tensor, Tensor?>? ReluTransform { get; set; }
+
     public override Tensor[] forward(Tensor[] inputs) => ForwardUntil(inputs, _outputs.Length);
 
     /// <summary>
@@ -146,9 +163,22 @@ public sealed class GraphModule : nn.Module<Tensor[], Tensor[]>
         var wanted = _outputs.Take(outputCount).ToHashSet();
         var missing = wanted.Count(v => !env.ContainsKey(v));
 
+        var fuse = transform is null ? null : ReluTransform;
+        Dictionary<Value, Tensor>? deferred = fuse is null ? null : [];
         foreach (var (node, kernel) in _steps)
         {
             if (missing == 0) break;
+            if (deferred is not null && node.OpType == "Relu" && node.Inputs[0] is { } reluInput && deferred.Remove(reluInput, out var raw))
+            {
+                var o = node.Outputs[0];
+                if (fuse!(reluInput, o, raw) is { } fused)
+                {
+                    env[o] = fused;
+                    if (wanted.Contains(o)) missing--;
+                    continue;
+                }
+                env[reluInput] = transform!(reluInput, raw);
+            }
             var args = new Tensor?[node.Inputs.Count];
             for (var i = 0; i < args.Length; i++)
             {
@@ -160,6 +190,11 @@ public sealed class GraphModule : nn.Module<Tensor[], Tensor[]>
             {
                 var o = node.Outputs[i];
                 if (o.IsAbsent) continue;
+                if (deferred is not null && _feedsOneRelu.Contains(o))
+                {
+                    deferred[o] = results[i];
+                    continue;
+                }
                 env[o] = transform is null ? results[i] : transform(o, results[i]);
                 if (wanted.Contains(o)) missing--;
             }
