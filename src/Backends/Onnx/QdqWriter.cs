@@ -1,4 +1,6 @@
 using System.Collections.Immutable;
+using System.Numerics;
+using System.Runtime.InteropServices;
 using ArchNet.Backends.Emulation;
 using ArchNet.IR;
 
@@ -81,8 +83,7 @@ public static class QdqWriter
             Value result;
             if (c.Quant is { } q && c.Constant!.ElementType == ElementType.Float)
             {
-                var ints = QuantizeConstant(c.Constant, q);
-                var stored = graph.AddConstant(Fresh(c.Name + QuantizedSuffix), Pack(ints, c.Constant.Dims, StorageType(q)));
+                var stored = graph.AddConstant(Fresh(c.Name + QuantizedSuffix), QuantizeToStorage(c.Constant, q));
                 var (scale, zp) = ParamConstants(graph, q, c.Name, Fresh);
                 var attrs = q.Axis is { } axis ? new[] { IR.Attribute.Int("axis", axis) } : [];
                 result = new Value(c.Name, c.Type);
@@ -140,17 +141,68 @@ public static class QdqWriter
     /// <summary>Integers of a float constant under its parameters, by the emulator's rule (ties to even, saturated).</summary>
     public static long[] QuantizeConstant(TensorData data, QuantParams q)
     {
-        var values = data.ToFloats();
-        var dims = data.Dims;
-        var inner = q.Axis is { } ax ? dims.Skip(ax + 1).Aggregate(1L, (a, b) => a * b) : values.Length;
-        var channels = q.Axis is { } a2 ? dims[a2] : 1;
-        var result = new long[values.Length];
-        for (var i = 0; i < values.Length; i++)
-        {
-            var c = q.Axis is null ? 0 : (int)(i / inner % channels);
-            result[i] = IntegerArithmetic.QuantizeFloat(values[i], q.Scales[c], q.ZeroPoints[c], q.QMin, q.QMax, RoundingMode.HalfToEven);
-        }
+        var result = new long[checked((int)data.ElementCount)];
+        Quantize(data, q, result.AsSpan());
         return result;
+    }
+
+    /// <summary>A float constant quantized straight into its storage type (what <see cref="Pack"/> of
+    /// <see cref="QuantizeConstant"/> gives, without the long[] in between: weights are most of a model's bytes).</summary>
+    public static TensorData QuantizeToStorage(TensorData data, QuantParams q)
+    {
+        var type = StorageType(q);
+        var n = checked((int)data.ElementCount);
+        switch (type)
+        {
+            case ElementType.Int8: return Stored<sbyte>(data, q, type, n);
+            case ElementType.UInt8: return Stored<byte>(data, q, type, n);
+            case ElementType.Int16: return Stored<short>(data, q, type, n);
+            case ElementType.UInt16: return Stored<ushort>(data, q, type, n);
+            case ElementType.Int32: return Stored<int>(data, q, type, n);
+            case ElementType.UInt32: return Stored<uint>(data, q, type, n);
+            case ElementType.Int4 or ElementType.UInt4:
+            {
+                var ints = new sbyte[n];
+                Quantize(data, q, ints.AsSpan());
+                var bytes = new byte[(n + 1) / 2];
+                for (var i = 0; i < n; i++)
+                    bytes[i >> 1] |= (byte)((ints[i] & 0xF) << (4 * (i & 1))); // low nibble first
+                return new TensorData(type, data.Dims, bytes);
+            }
+            default: throw new ArchNetException($"cannot store quantized values as {type.ShortName()}");
+        }
+    }
+
+    private static TensorData Stored<T>(TensorData data, QuantParams q, ElementType type, int n) where T : unmanaged, IBinaryInteger<T>
+    {
+        var bytes = new byte[type.ByteCount(n)];
+        Quantize(data, q, MemoryMarshal.Cast<byte, T>(bytes.AsSpan()));
+        return new TensorData(type, data.Dims, bytes);
+    }
+
+    // Channel by channel: the scale, zero point and bounds are read once per run of `inner` elements, not per element
+    // (no division per element). The cast to T truncates like the casts Pack applies to a long.
+    private static void Quantize<T>(TensorData data, QuantParams q, Span<T> result) where T : unmanaged, IBinaryInteger<T>
+    {
+        var floats = data.ElementType == ElementType.Float ? data.Span<float>() : data.ToFloats();
+        var dims = data.Dims;
+        var channels = q.Axis is { } axis ? checked((int)dims[axis]) : 1;
+        var inner = 1;
+        if (q.Axis is { } ax) for (var d = ax + 1; d < dims.Length; d++) inner = checked(inner * (int)dims[d]);
+        else inner = floats.Length;
+        long qmin = q.QMin, qmax = q.QMax;
+        for (var start = 0; start < floats.Length;)
+            for (var c = 0; c < channels && start < floats.Length; c++)
+            {
+                var count = Math.Min(inner, floats.Length - start);
+                var source = floats.Slice(start, count);
+                var target = result.Slice(start, count);
+                float scale = q.Scales[c];
+                var zeroPoint = q.ZeroPoints[c];
+                for (var i = 0; i < source.Length; i++)
+                    target[i] = T.CreateTruncating(IntegerArithmetic.QuantizeFloat(source[i], scale, zeroPoint, qmin, qmax, RoundingMode.HalfToEven));
+                start += count;
+            }
     }
 
     public static TensorData Pack(long[] values, IEnumerable<long> dims, ElementType type)
@@ -158,12 +210,12 @@ public static class QdqWriter
         var d = dims.ToArray();
         switch (type)
         {
-            case ElementType.Int8: return TensorData.Create(type, d, values.Select(v => (sbyte)v).ToArray());
-            case ElementType.UInt8: return TensorData.Create(type, d, values.Select(v => (byte)v).ToArray());
-            case ElementType.Int16: return TensorData.Create(type, d, values.Select(v => (short)v).ToArray());
-            case ElementType.UInt16: return TensorData.Create(type, d, values.Select(v => (ushort)v).ToArray());
-            case ElementType.Int32: return TensorData.Create(type, d, values.Select(v => (int)v).ToArray());
-            case ElementType.UInt32: return TensorData.Create(type, d, values.Select(v => (uint)v).ToArray());
+            case ElementType.Int8: return Packed<sbyte>(values, d, type);
+            case ElementType.UInt8: return Packed<byte>(values, d, type);
+            case ElementType.Int16: return Packed<short>(values, d, type);
+            case ElementType.UInt16: return Packed<ushort>(values, d, type);
+            case ElementType.Int32: return Packed<int>(values, d, type);
+            case ElementType.UInt32: return Packed<uint>(values, d, type);
             case ElementType.Int4 or ElementType.UInt4:
             {
                 var bytes = new byte[(values.Length + 1) / 2];
@@ -173,6 +225,14 @@ public static class QdqWriter
             }
             default: throw new ArchNetException($"cannot store quantized values as {type.ShortName()}");
         }
+    }
+
+    private static TensorData Packed<T>(long[] values, long[] dims, ElementType type) where T : unmanaged, IBinaryInteger<T>
+    {
+        var bytes = new byte[type.ByteCount(values.Length)];
+        var target = MemoryMarshal.Cast<byte, T>(bytes.AsSpan());
+        for (var i = 0; i < values.Length; i++) target[i] = T.CreateTruncating(values[i]);
+        return new TensorData(type, dims, bytes);
     }
 
     private static (Value Scale, Value ZeroPoint) ParamConstants(Graph graph, QuantParams q, string name, Func<string, string> fresh)
