@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using ArchNet.Backends.Abstractions;
 using ArchNet.IR;
 using IrAttribute = ArchNet.IR.Attribute;
@@ -39,14 +40,15 @@ public static class GraphView
             {
                 if (data.ElementType.IsFloatingPoint())
                 {
-                    floats = [.. data.ToFloats()];
+                    // ToFloats and ToInt64s return fresh arrays: wrapping them saves a copy of every weight.
+                    floats = ImmutableCollectionsMarshal.AsImmutableArray(data.ToFloats());
                     if (quant is not null)
                         integers = QuantizeConstant(floats.Value, shape, quant,
                             weights.Contains(v) || biasQuant.ContainsKey(v) ? RoundingMode.HalfToEven : semantics.Rounding);
                 }
                 else if (data.ElementType.IsInteger() || data.ElementType == ElementType.Bool)
                 {
-                    integers = [.. data.ToInt64s()];
+                    integers = ImmutableCollectionsMarshal.AsImmutableArray(data.ToInt64s());
                 }
             }
             view = new TensorValue(v.Name, (TensorElementType)(int)v.ElementType, [.. shape], quant, floats, integers);
@@ -100,19 +102,30 @@ public static class GraphView
     private static ImmutableArray<long> QuantizeConstant(ImmutableArray<float> values, long[] shape, QuantInfo q, RoundingMode rounding)
     {
         var result = new long[values.Length];
-        long inner = 1, channels = 1;
+        long inner = values.Length, channels = 1;
         if (q.Axis is { } axis)
         {
             var a = axis < 0 ? axis + shape.Length : axis;
             channels = shape[a];
+            inner = 1;
             for (var i = a + 1; i < shape.Length; i++) inner *= shape[i];
         }
-        for (var i = 0; i < values.Length; i++)
-        {
-            var c = q.Axis is null ? 0 : i / inner % channels;
-            result[i] = IntegerSemantics.QuantizeFloat(values[i], q.Scale(c), q.ZeroPoint(c), q.QMin, q.QMax, rounding);
-        }
-        return [.. result];
+        if (inner <= 0 && values.Length > 0)
+            throw new ArchNetException($"constant of {values.Length} elements does not fit its shape [{string.Join(",", shape)}]");
+        // Runs of `inner` elements share a channel's parameters: no division per element (weights are millions of them).
+        var source = values.AsSpan();
+        long qmin = q.QMin, qmax = q.QMax;
+        for (var start = 0; start < source.Length;)
+            for (var c = 0; c < channels && start < source.Length; c++)
+            {
+                var count = (int)Math.Min(inner, source.Length - start);
+                float scale = q.Scale(c);
+                var zeroPoint = q.ZeroPoint(c);
+                for (var i = start; i < start + count; i++)
+                    result[i] = IntegerSemantics.QuantizeFloat(source[i], scale, zeroPoint, qmin, qmax, rounding);
+                start += count;
+            }
+        return ImmutableCollectionsMarshal.AsImmutableArray(result);
     }
 
     /// <summary>
