@@ -70,8 +70,9 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
         // Canonicalization (BN folding, constant folding, dead code, composite recognition). Chips run one item at a
         // time: a symbolic batch becomes 1 for the audit and the backends (the emulator still evaluates in batches).
         var batch = BatchSize(model);
-        Stage("canonicalize", () => Canonicalize.Run(model, new PassContext(diagnostics)));
         FixBatch(model);
+        Stage("canonicalize", () => Canonicalize.Run(model, new PassContext(diagnostics)));
+        if (model.Graph.Nodes.Any(n => n.OpType is "Reshape" or "Expand")) batch = 1;
         var provisional = MarkBiasesInt32(model);
         var before = Stage("audit", () => Unsupported(model, capability));
         diagnostics.Info($"audit: {before.Count} node(s) unsupported by {capability.Name} before legalization");
@@ -193,7 +194,8 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
             {
                 // With host fallback, nodes no replacement handles stay for the final audit, which keeps them as float host ops.
                 records = ReplacementCatalog.BuildStudent(model, capability,
-                    n => n.Metadata.Any(kv => kv.Key == ArchNet.Passes.Legalization.Legalizer.RetrainKey), keepUnreplaced: o.AllowHostFallback);
+                    n => n.Metadata.Any(kv => kv.Key == ArchNet.Passes.Legalization.Legalizer.RetrainKey), keepUnreplaced: o.AllowHostFallback,
+                    calibration: model.Graph.Inputs.Where(v => !v.IsConstant).ToList() is [var only] && calib.Arrays.TryGetValue(only.Name, out var c) ? c : null);
             }
             catch (ArchNetException e)
             {

@@ -83,6 +83,8 @@ public sealed class Distiller(DistillationOptions options, IDiagnostics diagnost
             throw new ArchNetException($"distillation supports models with one input; this one has {tInputs.Count}");
 
         var cuts = Cuts(teacher, student);
+        // A student whose shapes were folded at batch 1 (Reshape/Expand constants) runs item by item; outputs are stacked.
+        _perItem = student.Graph.Nodes.Any(nd => nd.OpType is "Reshape" or "Expand");
         var periods = cuts.Count;
         var teacherByName = teacher.Graph.Nodes.SelectMany(n => n.Outputs).Concat(teacher.Graph.Outputs)
             .GroupBy(v => v.Name).ToDictionary(g => g.Key, g => g.First());
@@ -106,7 +108,7 @@ public sealed class Distiller(DistillationOptions options, IDiagnostics diagnost
             using var _ = NewDisposeScope();
             using var noGrad = torch.no_grad();
             studentModule.Transform = fq.Observer(maxima);
-            studentModule.forward([fidelityBatch]);
+            Run(studentModule, fidelityBatch);
             fq.InitialiseActivationSteps(maxima);
             studentModule.Transform = fq.Apply;
             studentModule.ReluTransform = fq.ApplyRelu; // conv -> ReLU units quantized in one pass (same values)
@@ -147,6 +149,15 @@ public sealed class Distiller(DistillationOptions options, IDiagnostics diagnost
     }
 
     private double[] _shifts = [];
+    private bool _perItem;
+
+    private Tensor[] Run(GraphModule m, Tensor x, int? k = null)
+    {
+        Tensor[] One(Tensor xi) => k is { } kk ? m.ForwardUntil([xi], kk) : m.forward([xi]);
+        if (!_perItem) return One(x);
+        var parts = Enumerable.Range(0, (int)x.shape[0]).Select(i => One(x.narrow(0, i, 1))).ToList();
+        return [.. Enumerable.Range(0, parts[0].Length).Select(j => torch.stack(parts.Select(p => p[j]).ToArray(), 0))];
+    }
 
     private Tensor[] Shifted(Tensor[] targets) =>
         [.. targets.Select((t, i) => i < _shifts.Length && _shifts[i] != 0 ? t + _shifts[i] : t)];
@@ -162,7 +173,7 @@ public sealed class Distiller(DistillationOptions options, IDiagnostics diagnost
         if (plan is null || plan.SignedActivations) return shifts;
         using var scope = NewDisposeScope();
         using var noGrad = torch.no_grad();
-        var t = teacher.forward([x]);
+        var t = Run(teacher, x);
         for (var i = 0; i < cuts.Count; i++)
         {
             if (!outputs.Contains(cuts[i])) continue;
@@ -237,8 +248,8 @@ public sealed class Distiller(DistillationOptions options, IDiagnostics diagnost
             for (var i = 0; i < batch; i++) idx[i] = rng.Next(n);
             var x = data.index_select(0, torch.tensor(idx));
             Tensor[] targets;
-            using (torch.no_grad()) targets = Shifted(teacher.ForwardUntil([x], k));
-            var outs = student.ForwardUntil([x], k);
+            using (torch.no_grad()) targets = Shifted(Run(teacher, x, k));
+            var outs = Run(student, x, k);
             var loss = torch.zeros(1);
             for (var j = 0; j < k; j++)
             {
@@ -281,8 +292,8 @@ public sealed class Distiller(DistillationOptions options, IDiagnostics diagnost
     {
         using var scope = NewDisposeScope();
         using var noGrad = torch.no_grad();
-        var t = Shifted(teacher.forward([x]));
-        var s = student.forward([x]);
+        var t = Shifted(Run(teacher, x));
+        var s = Run(student, x);
         var result = new List<(double, double)>();
         for (var i = 0; i < t.Length; i++)
         {
