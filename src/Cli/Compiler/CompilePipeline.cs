@@ -67,12 +67,12 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
         if (calib.LowConfidence || eval.LowConfidence)
             diagnostics.Warning("random inputs: the fidelity figures of this compile are LOW-CONFIDENCE (no real data was used)");
 
-        // Canonicalization (BN folding, constant folding, dead code, composite recognition). Chips run one item at a
-        // time: a symbolic batch becomes 1 for the audit and the backends (the emulator still evaluates in batches).
+        // Chips run one item at a time: a symbolic batch becomes 1 for the audit and the backends, before
+        // canonicalization (BN folding, constant folding, dead code, composite recognition) so that shape chains
+        // (Shape -> Gather -> Concat -> Reshape) fold into constants and the rewrite rules see static shapes.
         var batch = BatchSize(model);
         FixBatch(model);
         Stage("canonicalize", () => Canonicalize.Run(model, new PassContext(diagnostics)));
-        if (model.Graph.Nodes.Any(n => n.OpType is "Reshape" or "Expand")) batch = 1;
         var provisional = MarkBiasesInt32(model);
         var before = Stage("audit", () => Unsupported(model, capability));
         diagnostics.Info($"audit: {before.Count} node(s) unsupported by {capability.Name} before legalization");
@@ -124,7 +124,15 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
                 node.Metadata.Add(new(Emulator.HostFloatKey, "true"));
         }
 
-        // Fidelity on the evaluation data: ORT on the original model vs the emulator's integer result.
+        // Fidelity on the evaluation data: ORT on the original model vs the emulator's integer result. The emulator
+        // stacks items along dimension 0 unless a constant folded at batch 1 ties the graph to one item.
+        var binding = BatchBinding.Bound(model.Graph).ToList();
+        var bound = binding.FirstOrDefault();
+        if (bound is not null)
+        {
+            batch = 1;
+            diagnostics.Info($"evaluate: item by item: {binding.Count} node(s) bind the graph to batch 1, first {bound}");
+        }
         var fidelity = Stage("fidelity", () => MeasureFidelity(model, OnnxExporter.ToBytes(floatGraph), eval, labels, batch,
             distilled?.OutputOffsets ?? new Dictionary<string, double>()));
 
@@ -145,6 +153,7 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
             CalibrationItems = calib.Count,
             Evaluation = eval.Description,
             EvaluationItems = eval.Count,
+            ItemByItem = bound?.ToString(),
             LowConfidence = calib.LowConfidence || eval.LowConfidence,
             UnsupportedNodesBefore = before.Count,
             Rewrites = legalization is null ? [] : [.. legalization.Rewrites.Select(r => $"{r.Rule} at {r.Node} ({r.OpType})")],

@@ -34,6 +34,8 @@ public sealed record CompileReport
     [JsonPropertyName("calibration_items")] public int CalibrationItems { get; init; }
     [JsonPropertyName("evaluation")] public required string Evaluation { get; init; }
     [JsonPropertyName("evaluation_items")] public int EvaluationItems { get; init; }
+    /// <summary>Why the emulator evaluated one item at a time (a constant folded at batch 1), or null: in batches.</summary>
+    [JsonPropertyName("item_by_item"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? ItemByItem { get; init; }
     [JsonPropertyName("low_confidence")] public bool LowConfidence { get; init; }
     [JsonPropertyName("unsupported_nodes_before")] public int UnsupportedNodesBefore { get; init; }
     [JsonPropertyName("rewrites")] public IReadOnlyList<string> Rewrites { get; init; } = [];
@@ -77,11 +79,17 @@ public sealed record DistillationSummary(
     [property: JsonPropertyName("seconds")] double Seconds,
     [property: JsonPropertyName("output_offsets")] IReadOnlyDictionary<string, double> OutputOffsets)
 {
+    /// <summary>Why the student trained item by item (a constant folded at batch 1), or null: in batches.</summary>
+    [JsonPropertyName("item_by_item"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? ItemByItem { get; init; }
+
     public static DistillationSummary From(ArchNet.Passes.Distillation.DistillationReport r) => new(
         [.. r.Replacements.Select(x => $"{x.Node} ({x.OpType}): {x.Replacement}")],
         [.. r.Blocks.Select(b => new DistilledBlock(b.Block, b.Tensor, b.Replacements, b.CosineBefore, b.CosineAfter, b.SqnrDbBefore, b.SqnrDbAfter))],
         r.Steps, r.BatchSize, r.Seed, r.ResumedPeriods, r.Seconds,
-        new SortedDictionary<string, double>(r.OutputOffsets.ToDictionary(kv => kv.Key, kv => Math.Round(kv.Value, 6)), StringComparer.Ordinal));
+        new SortedDictionary<string, double>(r.OutputOffsets.ToDictionary(kv => kv.Key, kv => Math.Round(kv.Value, 6)), StringComparer.Ordinal))
+    {
+        ItemByItem = r.ItemByItem,
+    };
 }
 
 /// <summary>Writes report.json and report.md, each through a temporary name and a rename.</summary>
@@ -129,13 +137,14 @@ public static class ReportWriter
         sb.AppendLine($"- weights {r.WeightBits} bits, activations {r.ActivationBits} bits; calibration {r.Method} on {r.CalibrationItems} items ({r.Calibration})");
         sb.AppendLine($"- integer semantics: {r.Semantics}");
         sb.AppendLine($"- cross-layer equalization: {r.EqualizedPairs.Count} convolution pair(s); bias correction: {r.BiasCorrectedLayers} layer(s)");
-        sb.AppendLine($"- evaluation: {r.EvaluationItems} items ({r.Evaluation})");
+        sb.AppendLine($"- evaluation: {r.EvaluationItems} items ({r.Evaluation}){(r.ItemByItem is { } why ? $", item by item ({why})" : "")}");
         sb.AppendLine($"- legalization: {r.UnsupportedNodesBefore} node(s) unsupported before, {r.Rewrites.Count} rewrite(s), {r.UnsupportedNodesAfter} unsupported after");
         sb.AppendLine();
         if (r.Distillation is { } d)
         {
             sb.AppendLine($"## Distillation ({d.Steps} steps, batch {d.Batch}, seed {d.Seed}, {F(d.Seconds, "F0")} s{(d.ResumedPeriods > 0 ? $", resumed after {d.ResumedPeriods} blocks" : "")})");
             sb.AppendLine();
+            if (d.ItemByItem is { } bound) sb.AppendLine($"- trained item by item: the student is bound to batch 1 at {bound}");
             foreach (var x in d.Replacements) sb.AppendLine($"- retrained: {x}");
             foreach (var (name, offset) in d.OutputOffsets)
                 sb.AppendLine($"- output `{name}` is learned offset by +{F(offset, "G6")} (the chip's activations are unsigned; arg-max unchanged): fidelity compares it with the original's plus that offset");

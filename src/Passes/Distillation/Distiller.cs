@@ -51,6 +51,9 @@ public sealed record DistillationReport(
     /// <summary>Constant the student adds to each graph output it learned offset (unsigned chips; arg-max unchanged),
     /// by output name: compare the compiled output with the original's plus this.</summary>
     public IReadOnlyDictionary<string, double> OutputOffsets { get; init; } = new Dictionary<string, double>();
+
+    /// <summary>Why the student ran item by item (a constant folded at batch 1), or null: in batches.</summary>
+    public string? ItemByItem { get; init; }
 }
 
 /// <summary>
@@ -83,8 +86,11 @@ public sealed class Distiller(DistillationOptions options, IDiagnostics diagnost
             throw new ArchNetException($"distillation supports models with one input; this one has {tInputs.Count}");
 
         var cuts = Cuts(teacher, student);
-        // A student whose shapes were folded at batch 1 (Reshape/Expand constants) runs item by item; outputs are stacked.
-        _perItem = student.Graph.Nodes.Any(nd => nd.OpType is "Reshape" or "Expand");
+        // A graph tied to batch 1 by a folded constant (a Reshape to [1,49,64]) runs item by item, outputs stacked.
+        var bound = BatchBinding.Bound(student.Graph).ToList();
+        var studentBound = bound.FirstOrDefault();
+        if (studentBound is not null)
+            diagnostics.Info($"distillation: the student runs item by item: {bound.Count} node(s) bind it to batch 1, first {studentBound}");
         var periods = cuts.Count;
         var teacherByName = teacher.Graph.Nodes.SelectMany(n => n.Outputs).Concat(teacher.Graph.Outputs)
             .GroupBy(v => v.Name).ToDictionary(g => g.Key, g => g.First());
@@ -92,12 +98,14 @@ public sealed class Distiller(DistillationOptions options, IDiagnostics diagnost
         var outputs = student.Graph.Outputs.Select(v => v.Name).ToList();
 
         using var teacherModule = new GraphModule(teacher.Graph.Nodes, tInputs, [.. cuts.Select(c => teacherByName[c])], Opset(teacher));
+        if (BatchBinding.FirstBound(teacher.Graph) is not null) _itemByItem.Add(teacherModule);
         teacherModule.eval();
         using var data = TorchTensors.FromData(inputs);
         var n = data.shape[0];
         using var fidelityBatch = data.narrow(0, 0, Math.Min(n, options.FidelityItems));
         _shifts = OutputShifts(teacherModule, student, fidelityBatch, plan, cuts, outputs);
         using var studentModule = new GraphModule(student.Graph.Nodes, sInputs, [.. cuts.Select(c => studentByName[c])], Opset(student));
+        if (studentBound is not null) _itemByItem.Add(studentModule);
         foreach (var p in teacherModule.parameters()) p.requires_grad = false;
         using var fq = plan is null ? null : new FakeQuantizers(student.Graph, plan);
 
@@ -145,18 +153,20 @@ public sealed class Distiller(DistillationOptions options, IDiagnostics diagnost
         {
             PeriodLosses = periodLosses,
             OutputOffsets = cuts.Select((c, i) => (c, i)).Where(p => _shifts[p.i] != 0).ToDictionary(p => p.c, p => _shifts[p.i]),
+            ItemByItem = studentBound?.ToString(),
         };
     }
 
     private double[] _shifts = [];
-    private bool _perItem;
+    private readonly HashSet<GraphModule> _itemByItem = [];
 
+    /// <summary>The module's cut tensors (up to cut <paramref name="k"/>) for the items <paramref name="x"/>, item by item when its graph is bound to batch 1.</summary>
     private Tensor[] Run(GraphModule m, Tensor x, int? k = null)
     {
         Tensor[] One(Tensor xi) => k is { } kk ? m.ForwardUntil([xi], kk) : m.forward([xi]);
-        if (!_perItem) return One(x);
+        if (!_itemByItem.Contains(m)) return One(x);
         var parts = Enumerable.Range(0, (int)x.shape[0]).Select(i => One(x.narrow(0, i, 1))).ToList();
-        return [.. Enumerable.Range(0, parts[0].Length).Select(j => torch.stack(parts.Select(p => p[j]).ToArray(), 0))];
+        return [.. Enumerable.Range(0, parts[0].Length).Select(j => torch.cat(parts.Select(p => p[j]).ToArray(), 0))];
     }
 
     private Tensor[] Shifted(Tensor[] targets) =>
