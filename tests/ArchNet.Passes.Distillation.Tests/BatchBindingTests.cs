@@ -1,6 +1,8 @@
 using ArchNet.IR;
+using ArchNet.Passes.Distillation.Lowering;
 using ArchNet.Testing;
 using Attribute = ArchNet.IR.Attribute;
+using static TorchSharp.torch;
 
 namespace ArchNet.Passes.Distillation.Tests;
 
@@ -81,5 +83,56 @@ public sealed class BatchBindingTests
         b.Output(b.Op("Reshape", x, b.Ints(1, 49, 4, 16)));
 
         Assert.Null(BatchBinding.FirstBound(b.Graph));
+    }
+
+    /// <summary>A ViT's front in miniature: a class token concatenated as a constant, heads split by a batch-1 Reshape.</summary>
+    private static (Model Model, Value Items, Value Token, Node Reshape) TokenAndHeads()
+    {
+        var b = new GraphBuilder(seed: 3);
+        var x = b.Input("x", 1, 3, 8);
+        var token = b.Random([1, 1, 8]);
+        var joined = b.Op("Concat", [token, x], Attribute.Int("axis", 1));
+        var heads = b.Op("Reshape", joined, b.Ints(1, 4, 2, 4));
+        var scores = b.Op("MatMul", b.Op("Transpose", [heads], Attribute.Ints("perm", 0, 2, 1, 3)), b.Random([4, 4]));
+        b.Output(scores);
+        var m = b.Build();
+        return (m, x, token, heads.Producer!);
+    }
+
+    [Fact]
+    public void BatchedForm_RunsStackedItems_LikeEachItemAlone_AndDisposingRestoresTheGraph()
+    {
+        var (model, items, token, reshape) = TokenAndHeads();
+        var shape = reshape.Input(1);
+        var data = randn(3, 3, 8);
+        using var single = new GraphModule(model);
+        var expected = cat([.. Enumerable.Range(0, 3).Select(i => single.forward([data.narrow(0, i, 1)])[0])], 0);
+
+        using (var form = BatchBinding.Unbind(model.Graph, out _))
+        {
+            Assert.NotNull(form);
+            using var stacked = new GraphModule(form.Nodes, [items], model.Graph.Outputs);
+            var actual = stacked.forward([data])[0];
+            Assert.Equal(expected.shape, actual.shape);
+            Assert.True(allclose(expected, actual, 1e-5, 1e-6));
+        }
+
+        Assert.Same(shape, reshape.Input(1));
+        Assert.Single(items.Uses);
+        Assert.Single(token.Uses);
+        Assert.Equal("Concat", BatchBinding.FirstBound(model.Graph)?.OpType);
+    }
+
+    [Fact]
+    public void ABatchDroppingReshape_HasNoBatchedForm()
+    {
+        var b = new GraphBuilder();
+        var x = b.Input("x", 1, 4, 8);
+        b.Output(b.Op("MatMul", b.Op("Reshape", x, b.Ints(4, 8)), b.Random([8, 2])));
+        var m = b.Build();
+
+        Assert.Null(BatchBinding.Unbind(m.Graph, out var unfixed));
+        Assert.Equal("Reshape", unfixed?.OpType);
+        Assert.Single(x.Uses);
     }
 }

@@ -47,17 +47,48 @@ public static class BatchBinding
     public static BatchBound? FirstBound(Graph graph) => Bound(graph).FirstOrDefault();
 
     /// <summary>Every node that ties the batch to 1 (each checked as if what it reads carried the batch), in graph order.</summary>
-    public static IEnumerable<BatchBound> Bound(Graph graph)
+    public static IEnumerable<BatchBound> Bound(Graph graph) =>
+        BoundNodes(graph, []).Select(p => new BatchBound(p.Node.DisplayName, p.Node.OpType, p.Reason));
+
+    /// <param name="batched">Filled with the values that carry the batch, up to the node yielded.</param>
+    private static IEnumerable<(Node Node, string Reason)> BoundNodes(Graph graph, HashSet<Value> batched)
     {
         var inputs = graph.Inputs.Where(v => !v.IsConstant).ToList();
         if (inputs.Count == 0 || inputs.Any(v => v.Shape is not { Rank: > 0 } s || s[0].Value != 1)) yield break;
-        var batched = inputs.ToHashSet();
+        batched.UnionWith(inputs);
         foreach (var node in graph.Nodes)
         {
             if (!node.Inputs.Any(v => v is not null && batched.Contains(v))) continue;
-            if (Check(node, batched) is { } reason) yield return new BatchBound(node.DisplayName, node.OpType, reason);
+            var reason = Check(node, batched);
             foreach (var o in node.Outputs) batched.Add(o);
+            if (reason is not null) yield return (node, reason);
         }
+    }
+
+    /// <summary>
+    /// A form of <paramref name="graph"/> that runs N stacked items like N runs of one, for training only, or null when
+    /// some node binding the batch has no such form. Two fixes, both exact on one item: a Reshape whose shape constant
+    /// starts with the item's 1 (its input's dimension 0 carrying the batch, the same per-item element count after)
+    /// copies dimension 0 instead (0 in ONNX); a Concat of a constant fixed at batch 1 (a class token) to the items
+    /// reads the constant expanded to the items' count. The graph itself is changed only in those nodes' inputs and
+    /// only until the form is disposed; the expansion runs in nodes outside the graph.
+    /// </summary>
+    /// <param name="unfixed">When null is returned for a bound graph: the first node without a batched form.</param>
+    public static BatchedForm? Unbind(Graph graph, out BatchBound? unfixed)
+    {
+        unfixed = null;
+        var batched = new HashSet<Value>();
+        var bound = BoundNodes(graph, batched).ToList();
+        if (bound.Count == 0) return null;
+        var form = new BatchedForm(graph);
+        foreach (var (node, reason) in bound)
+            if (!form.Fix(node, batched))
+            {
+                form.Dispose();
+                unfixed = new BatchBound(node.DisplayName, node.OpType, reason);
+                return null;
+            }
+        return form;
     }
 
     private static string? Check(Node node, HashSet<Value> batched)
@@ -179,4 +210,77 @@ public static class BatchBinding
 
     private static long[]? Axes(Node node, int inputIndex) =>
         node.GetInts("axes")?.ToArray() ?? node.Input(inputIndex)?.Constant?.ToInt64s();
+}
+
+/// <summary>A graph made to run stacked items for training (see <see cref="BatchBinding.Unbind"/>); disposing restores it.</summary>
+public sealed class BatchedForm(Graph graph) : IDisposable
+{
+    private readonly List<(Node Node, int Index, Value? Original)> _rewired = [];
+
+    /// <summary>Nodes outside the graph that the form runs just before a node of the graph.</summary>
+    internal Dictionary<Node, List<Node>> Added { get; } = [];
+
+    /// <summary>The nodes to run, in order: the graph's, with the form's expansions before their readers.</summary>
+    public IEnumerable<Node> Nodes => graph.Nodes.SelectMany(n => Added.TryGetValue(n, out var before) ? [.. before, n] : new[] { n });
+
+    internal bool Fix(Node node, HashSet<Value> batched)
+    {
+        if (node.OpType == "Reshape" && node.GetInt("allowzero", 0) == 0 && node.Input(1)?.Constant is { } c && c.ToInt64s() is [1, .. var rest]
+            && node.Input(0)?.Shape is { IsStatic: true } x && x.Rank > 0 && x[0].Value == 1 && batched.Contains(node.Input(0)!)
+            && node.Outputs[0].Shape is { IsStatic: true } y && y[0].Value == 1 && x.ElementCount == y.ElementCount)
+        {
+            long[] copy = [0, .. rest];
+            Rewire(node, 1, new Value(node.Input(1)!.Name + "_batched", null, TensorData.FromInt64s([copy.Length], copy)));
+            return true;
+        }
+        if (node.OpType == "Concat" && node.Outputs[0].Shape is { Rank: > 0 } out_ && Axis(node, out_.Rank) >= 1
+            && node.Inputs.FirstOrDefault(v => v is not null && batched.Contains(v)) is { } items)
+        {
+            for (var i = 0; i < node.Inputs.Count; i++)
+            {
+                var v = node.Inputs[i];
+                if (v is null || batched.Contains(v)) continue;
+                if (v.Shape is not { IsStatic: true } s || s.Rank != out_.Rank || s[0].Value != 1) return false;
+                // [N] from the items' shape, then the constant's own dimensions: Expand to [N, d1, d2, ...].
+                var shape = new Value(v.Name + "_items_shape");
+                var count = new Value(v.Name + "_items");
+                var full = new Value(v.Name + "_expanded_shape");
+                var expanded = new Value(v.Name + "_expanded");
+                long[] dims = [.. s.Dims.Skip(1).Select(d => d.Value!.Value)];
+                Added.TryAdd(node, []);
+                Added[node].AddRange(
+                [
+                    new Node("Shape", [items], [shape], null, shape.Name),
+                    new Node("Slice", [shape, Ints([0]), Ints([1]), Ints([0])], [count], null, count.Name),
+                    new Node("Concat", [count, Ints(dims)], [full], [ArchNet.IR.Attribute.Int("axis", 0)], full.Name),
+                    new Node("Expand", [v, full], [expanded], null, expanded.Name),
+                ]);
+                Rewire(node, i, expanded);
+            }
+            return true;
+        }
+        return false;
+    }
+
+    private static long Axis(Node node, int rank) => node.GetInt("axis", 0) is var a && a < 0 ? a + rank : a;
+
+    private Value Ints(long[] values) => new($"batched_form_ints_{_constants++}", null, TensorData.FromInt64s([values.Length], values));
+
+    private int _constants;
+
+    private void Rewire(Node node, int index, Value value)
+    {
+        _rewired.Add((node, index, node.Input(index)));
+        node.SetInput(index, value);
+    }
+
+    public void Dispose()
+    {
+        for (var i = _rewired.Count - 1; i >= 0; i--) _rewired[i].Node.SetInput(_rewired[i].Index, _rewired[i].Original);
+        _rewired.Clear();
+        // The expansion nodes read graph values (the items, the constant): drop those uses.
+        foreach (var n in Added.Values.SelectMany(l => l))
+            for (var i = 0; i < n.Inputs.Count; i++) n.SetInput(i, null);
+        Added.Clear();
+    }
 }

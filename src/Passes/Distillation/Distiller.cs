@@ -86,11 +86,6 @@ public sealed class Distiller(DistillationOptions options, IDiagnostics diagnost
             throw new ArchNetException($"distillation supports models with one input; this one has {tInputs.Count}");
 
         var cuts = Cuts(teacher, student);
-        // A graph tied to batch 1 by a folded constant (a Reshape to [1,49,64]) runs item by item, outputs stacked.
-        var bound = BatchBinding.Bound(student.Graph).ToList();
-        var studentBound = bound.FirstOrDefault();
-        if (studentBound is not null)
-            diagnostics.Info($"distillation: the student runs item by item: {bound.Count} node(s) bind it to batch 1, first {studentBound}");
         var periods = cuts.Count;
         var teacherByName = teacher.Graph.Nodes.SelectMany(n => n.Outputs).Concat(teacher.Graph.Outputs)
             .GroupBy(v => v.Name).ToDictionary(g => g.Key, g => g.First());
@@ -104,10 +99,18 @@ public sealed class Distiller(DistillationOptions options, IDiagnostics diagnost
         var n = data.shape[0];
         using var fidelityBatch = data.narrow(0, 0, Math.Min(n, options.FidelityItems));
         _shifts = OutputShifts(teacherModule, student, fidelityBatch, plan, cuts, outputs);
-        using var studentModule = new GraphModule(student.Graph.Nodes, sInputs, [.. cuts.Select(c => studentByName[c])], Opset(student));
+        // Quantizers from the student as the chip runs it, before its batched training form (below) rewires anything.
+        using var fq = plan is null ? null : new FakeQuantizers(student.Graph, plan);
+        // A student tied to batch 1 by folded constants (a Reshape to [1,17,4,16], a class token concatenated as a
+        // constant) trains in a form that stacks items where one exists, else item by item (outputs concatenated).
+        using var batchedForm = BatchBinding.Unbind(student.Graph, out var studentBound);
+        if (batchedForm is not null)
+            diagnostics.Info("distillation: the student's batch-1 constants take the batch while it trains (items stacked)");
+        else if (studentBound is not null)
+            diagnostics.Info($"distillation: the student runs item by item, bound to batch 1 at {studentBound}");
+        using var studentModule = new GraphModule(batchedForm?.Nodes ?? student.Graph.Nodes, sInputs, [.. cuts.Select(c => studentByName[c])], Opset(student));
         if (studentBound is not null) _itemByItem.Add(studentModule);
         foreach (var p in teacherModule.parameters()) p.requires_grad = false;
-        using var fq = plan is null ? null : new FakeQuantizers(student.Graph, plan);
 
         // Activation steps start at the float student's maxima on the first items.
         if (fq is not null)

@@ -153,7 +153,8 @@ public sealed class GatherScalarToSliceReshape : RewriteRule
 /// <summary>
 /// A patchify conv (kernel = stride = k, no padding, image sides multiples of k: a ViT's patch embedding) on one item
 /// -> data movement that gathers each patch into a row (Reshape, Transpose, all of rank at most 4) and one MatMul by
-/// the kernel as a [C*k*k, M] weight, then back to [1, M, H/k, W/k]. Exact: the same products and sums.
+/// the kernel as a [C*k*k, M] weight, then back to [1, M, H/k, W/k]. Exact: the same products and sums. Dimension 0
+/// stays the item's throughout, so the batch-1 shape constants can copy it (BatchBinding) and items stack.
 /// </summary>
 public sealed class PatchifyConvToMatMul : RewriteRule
 {
@@ -175,14 +176,14 @@ public sealed class PatchifyConvToMatMul : RewriteRule
             for (long i = 0; i < c * kk; i++) rows[i * m + o] = src[o * c * kk + i];
         return RewriteMatch.Of(root, b =>
         {
-            // [C*P, k, Q, k] -> [C*P, Q, k, k] -> [C, P*Q, k*k] (-> [P*Q, C, k*k]) -> [P*Q, C*k*k]
-            var x = Emit.Reshape(b, root.Input(0)!, [c * p, k, q, k]);
-            x = b.Op("Transpose", [x], [Ints("perm", 0, 2, 1, 3)]);
-            x = Emit.Reshape(b, x, c == 1 ? [p * q, kk] : [c, p * q, kk]);
-            if (c > 1) x = Emit.Reshape(b, b.Op("Transpose", [x], [Ints("perm", 1, 0, 2)]), [p * q, c * kk]);
+            // Element order (c, h = p k + i, q, j): [1, C*H, Q, k] -> (q, c, p, i, j) [1, Q, C*H, k] = [1, Q*C, P, k*k]
+            // -> (p, q, c, i, j) [1, P, Q*C, k*k] = [1, P*Q, C*k*k]: one row per patch, its pixels in the kernel's order.
+            var x = Emit.Reshape(b, root.Input(0)!, [1, c * h, q, k]);
+            x = Emit.Reshape(b, b.Op("Transpose", [x], [Ints("perm", 0, 2, 1, 3)]), [1, q * c, p, kk]);
+            x = Emit.Reshape(b, b.Op("Transpose", [x], [Ints("perm", 0, 2, 1, 3)]), [1, p * q, c * kk]);
             var y = b.Op("MatMul", x, b.Floats("W", [c * kk, m], rows));
             if (bias is not null) y = b.Op("Add", y, b.Floats("bias", [m], bias));
-            y = b.Op("Transpose", [y], [Ints("perm", 1, 0)]);
+            y = b.Op("Transpose", [y], [Ints("perm", 0, 2, 1)]);
             b.Replace(root.Outputs[0], Emit.Reshape(b, y, [1, m, p, q]));
         });
     }
