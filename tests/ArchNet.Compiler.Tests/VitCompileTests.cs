@@ -15,7 +15,7 @@ public sealed class VitCompileTests(ITestOutputHelper output) : IDisposable
 
     [Fact]
     [Trait("Category", "Slow")]
-    public void FmnistVit_OnArchnetTransformer_W8A8_LayerNormAndGeluAreGone_AndTop1IsMeasured()
+    public void FmnistVit_OnArchnetTransformer_W8A8_LayerNormAndGeluAreGone_AndTop1StaysNearTheTeacher()
     {
         var teacher = TestData.Teacher("fmnist_vit");
         var f = TestData.FashionMnist;
@@ -31,15 +31,18 @@ public sealed class VitCompileTests(ITestOutputHelper output) : IDisposable
 
         var report = new CompilePipeline(options, new CollectingDiagnostics()).Run();
 
-        output.WriteLine($"accuracy {report.Accuracy}, fidelity {report.Fidelity}");
+        output.WriteLine($"accuracy {report.Accuracy}, fidelity {report.Fidelity}, item by item: {report.ItemByItem}");
         Assert.DoesNotContain("LayerNormalization", report.OpsAfter.Keys);
         Assert.DoesNotContain("Gelu", report.OpsAfter.Keys);
         Assert.Equal(0, report.UnsupportedNodesAfter);
         Assert.Empty(report.HostFloatOps);
-        var card = JsonDocument.Parse(File.ReadAllText(teacher.Json)).RootElement.GetProperty("top1").GetDouble();
-        Assert.True(report.Accuracy!.Compiled >= MeasuredFloor, $"top-1 {report.Accuracy.Compiled:P2} (teacher {card:P2})");
+        // Its attention is sequence-first (batch merged with heads): once bound to batch 1 it runs item by item, and says so.
+        Assert.NotNull(report.ItemByItem);
+        Assert.NotNull(report.Distillation?.ItemByItem);
+        var a = report.Accuracy!;
+        Assert.True(a.Original - a.Compiled <= MaxDrop, $"top-1 {a.Compiled:P2} vs teacher {a.Original:P2} on the same {a.Items} items");
     }
 
-    /// <summary>What this compile measured, less a margin for the platform (see the commit that set it).</summary>
-    private const double MeasuredFloor = 0.84; // measured 85.70 % (teacher 87.20 % on these 1000 items), 480 steps, seed 0
+    /// <summary>Measured drop 1.5 pt (85.70 % vs 87.20 % on these 1000 items, 480 steps, seed 0), plus a margin for the platform.</summary>
+    private const double MaxDrop = 0.025;
 }
