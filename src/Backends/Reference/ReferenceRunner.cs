@@ -127,18 +127,24 @@ public sealed class ReferenceRunner : IDisposable
     public IReadOnlyList<string> InputNames => _inputNames;
     public IReadOnlyList<string> OutputNames => _outputNames;
 
+    /// <summary>The model's inputs in session order as ORT values, added to <paramref name="values"/> (the caller disposes them).</summary>
+    private void AddInputs(IReadOnlyDictionary<string, TensorData> inputs, List<OrtValue> values)
+    {
+        foreach (var name in _inputNames)
+        {
+            if (!inputs.TryGetValue(name, out var data))
+                throw new ArchNetException($"no data for model input '{name}' (have: {string.Join(", ", inputs.Keys)})");
+            values.Add(ToOrt(data));
+        }
+    }
+
     /// <summary>Runs once; returns every output (graph outputs, then exposed values) by name.</summary>
     public Dictionary<string, TensorData> Run(IReadOnlyDictionary<string, TensorData> inputs)
     {
         var values = new List<OrtValue>();
         try
         {
-            foreach (var name in _inputNames)
-            {
-                if (!inputs.TryGetValue(name, out var data))
-                    throw new ArchNetException($"no data for model input '{name}' (have: {string.Join(", ", inputs.Keys)})");
-                values.Add(ToOrt(data));
-            }
+            AddInputs(inputs, values);
             using var runOptions = new RunOptions();
             using var results = _session.Run(runOptions, _inputNames, values, _outputNames);
             return _outputNames.Zip(results).ToDictionary(p => p.First, p => FromOrt(p.Second));
@@ -165,12 +171,7 @@ public sealed class ReferenceRunner : IDisposable
         var values = new List<OrtValue>();
         try
         {
-            foreach (var name in _inputNames)
-            {
-                if (!inputs.TryGetValue(name, out var data))
-                    throw new ArchNetException($"no data for model input '{name}' (have: {string.Join(", ", inputs.Keys)})");
-                values.Add(ToOrt(data));
-            }
+            AddInputs(inputs, values);
             using var runOptions = new RunOptions();
             using var results = _session.Run(runOptions, _inputNames, values, outputs);
             var clock = System.Diagnostics.Stopwatch.StartNew();
