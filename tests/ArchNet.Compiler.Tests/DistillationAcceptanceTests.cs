@@ -12,7 +12,8 @@ namespace ArchNet.Compiler.Tests;
 /// Issue 6's acceptance on the shipped teacher: fmnist_resnet (7x7 stem, 3x3 max-pool, residual adds, 1x1 shortcuts)
 /// compiled for archnet at sub-8-bit widths, at the distillation defaults (1200 steps, batch 32), first and last layers
 /// at 8 bits as in the published W4A4 baselines (BRECQ, QDrop), 2048 training images for calibration (no labels read),
-/// the whole t10k for evaluation.
+/// the whole t10k for evaluation. W2A4 is held to the issue's goal (1.5 pt; measured -1.35 at 49d4221); W4A4 to a
+/// regression bound (goal 0.5 pt, measured -0.66: not met yet).
 /// </summary>
 public sealed class DistillationAcceptanceTests(ITestOutputHelper output) : IDisposable
 {
@@ -23,7 +24,7 @@ public sealed class DistillationAcceptanceTests(ITestOutputHelper output) : IDis
     [Theory]
     [Trait("Category", "Slow")]
     [InlineData(4, 4, 1.0)]
-    [InlineData(2, 4, 3.0)]
+    [InlineData(2, 4, 1.5)]
     public void FmnistResnet_OnArchnet_RunsEverything_AndKeepsTop1(int wbits, int abits, double maxDropPoints)
     {
         TorchRuntime.UseThreads(1);
