@@ -36,9 +36,10 @@ public sealed class VitCompileTests(ITestOutputHelper output) : IDisposable
         Assert.DoesNotContain("Gelu", report.OpsAfter.Keys);
         Assert.Equal(0, report.UnsupportedNodesAfter);
         Assert.Empty(report.HostFloatOps);
-        // Its attention is sequence-first (batch merged with heads): once bound to batch 1 it runs item by item, and says so.
+        // Its attention is sequence-first (the items merged with the heads): once bound to batch 1 its shape constants hold
+        // one item. Training stacks items in a form whose constants take them (ItemAxes); the emulator still runs item by item.
         Assert.NotNull(report.ItemByItem);
-        Assert.NotNull(report.Distillation?.ItemByItem);
+        Assert.Null(report.Distillation?.ItemByItem);
         var a = report.Accuracy!;
         Assert.True(a.Original - a.Compiled <= MaxDrop, $"top-1 {a.Compiled:P2} vs teacher {a.Original:P2} on the same {a.Items} items");
     }

@@ -123,16 +123,50 @@ public sealed class BatchBindingTests
         Assert.Equal("Concat", BatchBinding.FirstBound(model.Graph)?.OpType);
     }
 
-    [Fact]
-    public void ABatchDroppingReshape_HasNoBatchedForm()
+    /// <summary>Runs <paramref name="model"/> item by item and, in its batched form, all items at once.</summary>
+    private static (Tensor Expected, Tensor Actual) ItemByItemAndStacked(Model model, Tensor data)
     {
+        using var single = new GraphModule(model);
+        var expected = cat([.. Enumerable.Range(0, (int)data.shape[0]).Select(i => single.forward([data.narrow(0, i, 1)])[0])], 0);
+        using var form = BatchBinding.Unbind(model.Graph, out var unfixed);
+        Assert.Null(unfixed);
+        Assert.NotNull(form);
+        using var stacked = new GraphModule(form.Nodes, [model.Graph.Inputs[0]], model.Graph.Outputs);
+        return (expected, stacked.forward([data])[0]);
+    }
+
+    [Fact]
+    public void ReshapeDroppingTheLeadingOne_PutsTheItemsInTheRows_AndRunsStacked()
+    {
+        // [1,4,8] -> [4,8]: N items are [4N, 8], rows the MatMul keeps apart.
         var b = new GraphBuilder();
         var x = b.Input("x", 1, 4, 8);
         b.Output(b.Op("MatMul", b.Op("Reshape", x, b.Ints(4, 8)), b.Random([8, 2])));
-        var m = b.Build();
 
-        Assert.Null(BatchBinding.Unbind(m.Graph, out var unfixed));
-        Assert.Equal("Reshape", unfixed?.OpType);
-        Assert.Single(x.Uses);
+        var (expected, actual) = ItemByItemAndStacked(b.Build(), randn(3, 4, 8));
+
+        Assert.Equal(new long[] { 12, 2 }, actual.shape);
+        Assert.True(allclose(expected, actual, 1e-5, 1e-6));
+    }
+
+    [Fact]
+    public void SequenceFirstAttention_RunsStackedItems_LikeEachItemAlone()
+    {
+        var (model, _, _) = AttentionModels.SequenceFirst();
+
+        var (expected, actual) = ItemByItemAndStacked(model, randn(4, 5, 8));
+
+        Assert.Equal(expected.shape, actual.shape);
+        Assert.True(allclose(expected, actual, 1e-5, 1e-6));
+    }
+
+    [Fact]
+    public void AttentionWithSoftmaxAcrossItems_HasNoBatchedForm_AndNamesTheSoftmax()
+    {
+        var (model, _, _) = AttentionModels.SequenceFirst(softmaxAxis: 0);
+
+        Assert.Null(BatchBinding.Unbind(model.Graph, out var unfixed));
+        Assert.Equal("Softmax", unfixed?.OpType);
+        Assert.Equal("Softmax", BatchBinding.FirstBound(model.Graph)?.OpType);
     }
 }

@@ -93,8 +93,12 @@ public sealed class Distiller(DistillationOptions options, IDiagnostics diagnost
         var studentByName = student.Graph.Nodes.SelectMany(n => n.Outputs).GroupBy(v => v.Name).ToDictionary(g => g.Key, g => g.First());
         var outputs = student.Graph.Outputs.Select(v => v.Name).ToList();
 
-        using var teacherModule = new GraphModule(teacher.Graph.Nodes, tInputs, [.. cuts.Select(c => teacherByName[c])], Opset(teacher));
-        if (BatchBinding.FirstBound(teacher.Graph) is not null) _itemByItem.Add(teacherModule);
+        // Graphs tied to batch 1 by folded constants (a Reshape to [17,4,16], a class token concatenated as a constant)
+        // run in a form that stacks items where one exists, else item by item (outputs concatenated).
+        var teacherCuts = cuts.Select(c => teacherByName[c]).ToList();
+        using var teacherForm = BatchBinding.Unbind(teacher.Graph, out var teacherBound, teacherCuts, Opset(teacher));
+        using var teacherModule = new GraphModule(teacherForm?.Nodes ?? teacher.Graph.Nodes, tInputs, teacherCuts, Opset(teacher));
+        if (teacherBound is not null) _itemByItem.Add(teacherModule);
         teacherModule.eval();
         using var data = TorchTensors.FromData(inputs);
         var n = data.shape[0];
@@ -102,14 +106,13 @@ public sealed class Distiller(DistillationOptions options, IDiagnostics diagnost
         _shifts = OutputShifts(teacherModule, student, fidelityBatch, plan, cuts, outputs);
         // Quantizers from the student as the chip runs it, before its batched training form (below) rewires anything.
         using var fq = plan is null ? null : new FakeQuantizers(student.Graph, plan);
-        // A student tied to batch 1 by folded constants (a Reshape to [1,17,4,16], a class token concatenated as a
-        // constant) trains in a form that stacks items where one exists, else item by item (outputs concatenated).
-        using var batchedForm = BatchBinding.Unbind(student.Graph, out var studentBound);
+        var studentCuts = cuts.Select(c => studentByName[c]).ToList();
+        using var batchedForm = BatchBinding.Unbind(student.Graph, out var studentBound, studentCuts, Opset(student));
         if (batchedForm is not null)
             diagnostics.Info("distillation: the student's batch-1 constants take the batch while it trains (items stacked)");
         else if (studentBound is not null)
             diagnostics.Info($"distillation: the student runs item by item, bound to batch 1 at {studentBound}");
-        using var studentModule = new GraphModule(batchedForm?.Nodes ?? student.Graph.Nodes, sInputs, [.. cuts.Select(c => studentByName[c])], Opset(student));
+        using var studentModule = new GraphModule(batchedForm?.Nodes ?? student.Graph.Nodes, sInputs, studentCuts, Opset(student));
         if (studentBound is not null) _itemByItem.Add(studentModule);
         foreach (var p in teacherModule.parameters()) p.requires_grad = false;
 

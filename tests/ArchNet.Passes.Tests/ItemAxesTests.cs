@@ -1,0 +1,97 @@
+using ArchNet.IR;
+using ArchNet.Passes.Quantization;
+using ArchNet.Testing;
+using Attribute = ArchNet.IR.Attribute;
+
+namespace ArchNet.Passes.Tests;
+
+/// <summary>Where the items go when a graph bound to one item runs N of them (<see cref="ItemAxes"/>).</summary>
+public sealed class ItemAxesTests
+{
+    [Fact]
+    public void SequenceFirstAttention_KeepsItemsApart_WithTheItemsMergedIntoTheHeads()
+    {
+        var (model, reshapes, scores) = AttentionModels.SequenceFirst();
+
+        var axes = ItemAxes.Of(model.Graph, 17);
+
+        Assert.NotNull(axes);
+        Assert.Empty(axes.Bound);
+        // [L, N*H, D]: the items are the outer factor of the heads' dimension; the scores [N*H, L, L] hold them first.
+        Assert.Equal(new ItemAxis(1, 2), axes.Positions[reshapes[0].Outputs[0]]);
+        Assert.Equal(new ItemAxis(0, 2), axes.Positions[scores]);
+        Assert.Equal([5, -1, 4], axes.ReshapeTargets[reshapes[0]]);
+    }
+
+    [Fact]
+    public void MergingTheHeadsBackIntoRows_PutsTheItemsInTheRows_NotTheColumns()
+    {
+        // [L, N*H, D] -> [L*N, E] could also be read as [L, N*E] at one item; only rows keep the Gemm per item.
+        var (model, reshapes, _) = AttentionModels.SequenceFirst();
+
+        var axes = ItemAxes.Of(model.Graph, 17)!;
+
+        Assert.Equal(new ItemAxis(0, 1), axes.Positions[reshapes[3].Outputs[0]]);
+        Assert.Equal([-1, 8], axes.ReshapeTargets[reshapes[3]]);
+        // [L*N, E] -> [L, N, E]: the items get their own dimension again, which the Transpose then moves first.
+        Assert.Equal(new ItemAxis(1, 1), axes.Positions[reshapes[4].Outputs[0]]);
+        Assert.Equal(new ItemAxis(0, 1), axes.Positions[model.Graph.Outputs[0]]);
+    }
+
+    [Fact]
+    public void SoftmaxOverTheMergedItemsAndHeads_BindsTheGraph_AndNamesTheSoftmax()
+    {
+        var (model, _, _) = AttentionModels.SequenceFirst(softmaxAxis: 0);
+
+        var axes = ItemAxes.Of(model.Graph, 17)!;
+
+        var bound = Assert.Single(axes.Bound);
+        Assert.Equal("Softmax", bound.OpType);
+        Assert.Contains("items' dimension", bound.Reason);
+    }
+
+    [Fact]
+    public void AnOutputWhoseItemsCannotLead_IsBound()
+    {
+        // [1,4,8] -> [4,8] puts the items in the rows; transposed to [8,4N], the output is not N stacked results.
+        var b = new GraphBuilder();
+        var x = b.Input("x", 1, 4, 8);
+        var rows = b.Op("Reshape", x, b.Ints(4, 8));
+        b.Output(b.Op("Transpose", [rows], Attribute.Ints("perm", 1, 0)));
+
+        var axes = ItemAxes.Of(b.Build().Graph, 17)!;
+
+        Assert.Equal("Transpose", Assert.Single(axes.Bound).OpType);
+    }
+
+    [Fact]
+    public void ReshapeThatAlreadyTakesTheItems_NeedsNoNewTarget()
+    {
+        var b = new GraphBuilder();
+        var x = b.Input("x", 1, 6, 8);
+        b.Output(b.Op("Reshape", x, b.Ints(-1, 6, 2, 4)), b.Op("Reshape", x, b.Ints(0, 48)));
+
+        var axes = ItemAxes.Of(b.Build().Graph, 17)!;
+
+        Assert.Empty(axes.Bound);
+        Assert.Empty(axes.ReshapeTargets);
+    }
+
+    [Fact]
+    public void Calibration_StillRunsSequenceFirstAttentionItemByItem()
+    {
+        // Calibration widens only dimension 0 of value shapes: items inside the heads' dimension are not for it.
+        Assert.Null(CalibrationBatch.Of(AttentionModels.SequenceFirst().Model));
+    }
+
+    [Fact]
+    public void ASymbolicBatch_IsNotAnalysed()
+    {
+        var b = new GraphBuilder();
+        var x = b.Input("x", 1, 4);
+        x.Type = new TensorType(ElementType.Float, new Shape([Dim.Sym("batch"), 4]));
+        b.Output(b.Op("Relu", x));
+
+        Assert.Null(ItemAxes.Of(b.Graph, 17));
+    }
+}
