@@ -95,3 +95,45 @@ public sealed class ItemAxesTests
         Assert.Null(ItemAxes.Of(b.Graph, 17));
     }
 }
+
+/// <summary>The emulator's stacked form: constants widened to a fixed item count, in place until disposed.</summary>
+public sealed class StackedConstantsTests
+{
+    [Fact]
+    public void Tiled_RepeatsEachOuterSliceAlongTheItemDimension()
+    {
+        var data = TensorData.FromFloats([2, 1, 3], [1, 2, 3, 4, 5, 6]);
+
+        var tiled = StackedConstants.Tiled(data, 1, 2);
+
+        Assert.Equal([2L, 2, 3], tiled.Dims.ToArray());
+        Assert.Equal([1f, 2, 3, 1, 2, 3, 4, 5, 6, 4, 5, 6], tiled.ToFloats());
+    }
+
+    [Fact]
+    public void ClassTokenAndHeads_ReadWidenedConstantsWhileApplied_AndTheGraphIsRestoredAfter()
+    {
+        var b = new GraphBuilder();
+        var x = b.Input("x", 1, 3, 8);
+        var token = b.Random([1, 1, 8]);
+        var joined = b.Op("Concat", [token, x], Attribute.Int("axis", 1));
+        var heads = b.Op("Reshape", joined, b.Ints(1, 4, 2, 4));
+        b.Output(b.Op("Transpose", [heads], Attribute.Ints("perm", 0, 2, 1, 3)));
+        var graph = b.Build().Graph;
+        var (concat, reshape) = (joined.Producer!, heads.Producer!);
+        var target = reshape.Input(1);
+        var constants = graph.Constants.Count;
+        var axes = ItemAxes.Of(graph, 17)!;
+
+        using (StackedConstants.Apply(graph, axes, 3))
+        {
+            Assert.Equal([3L, 1, 8], concat.Input(0)!.Constant!.Dims.ToArray());
+            Assert.Equal([0L, 4, 2, 4], reshape.Input(1)!.Constant!.ToInt64s());
+            Assert.Equal(constants + 2, graph.Constants.Count);
+        }
+
+        Assert.Same(token, concat.Input(0));
+        Assert.Same(target, reshape.Input(1));
+        Assert.Equal(constants, graph.Constants.Count);
+    }
+}

@@ -128,13 +128,21 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
         // stacks items along dimension 0 unless a constant folded at batch 1 ties the graph to one item.
         var binding = BatchBinding.Bound(model.Graph).ToList();
         var bound = binding.FirstOrDefault();
-        if (bound is not null)
+        // Bound only by batch-1 constants (a Reshape to [17,4,16], a class token): the emulator runs stacked items
+        // through constants widened to each batch (per-layer figures still item by item: their values line up so).
+        var stacked = bound is null ? null : ItemAxes.Of(model.Graph, model.Opset()) is { Bound.Count: 0 } axes ? axes : null;
+        if (stacked is not null)
+        {
+            diagnostics.Info($"evaluate: items stacked through {binding.Count} batch-1 constant(s) widened to the batch, first {bound}");
+            bound = null;
+        }
+        else if (bound is not null)
         {
             batch = 1;
             diagnostics.Info($"evaluate: item by item: {binding.Count} node(s) bind the graph to batch 1, first {bound}");
         }
         var fidelity = Stage("fidelity", () => MeasureFidelity(model, OnnxExporter.ToBytes(floatGraph), eval, labels, batch,
-            distilled?.OutputOffsets ?? new Dictionary<string, double>()));
+            distilled?.OutputOffsets ?? new Dictionary<string, double>(), stacked));
 
         // Emit.
         Directory.CreateDirectory(o.OutputDirectory);
@@ -298,9 +306,9 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
     private static int BatchSize(Model model) =>
         model.Graph.Inputs.Where(i => !i.IsConstant).Select(i => i.Shape is { Rank: > 0 } s && s[0].Value is { } b ? (int)b : 32).DefaultIfEmpty(32).Min();
 
-    public static IEnumerable<(int Start, int Count, Dictionary<string, Tensor> Inputs)> Batches(Dataset data, int batch)
+    public static IEnumerable<(int Start, int Count, Dictionary<string, Tensor> Inputs)> Batches(Dataset data, int batch, int from = 0)
     {
-        for (var start = 0; start < data.Count; start += batch)
+        for (var start = from; start < data.Count; start += batch)
         {
             var count = Math.Min(batch, data.Count - start);
             yield return (start, count, data.Arrays.ToDictionary(kv => kv.Key,
@@ -399,10 +407,19 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
 
     /// <param name="offsets">Per output, the constant a distilled student learned to add (unsigned chips): the
     /// original's output plus it is what the compiled output must reproduce.</param>
+    /// <param name="stacked">For a graph bound to one item only by its constants: where the items go; the emulator
+    /// then runs each batch through the constants widened to it (<see cref="StackedConstants"/>).</param>
     private FidelityResult MeasureFidelity(Model model, byte[] floatGraph, Dataset eval, long[]? labels, int batch,
-        IReadOnlyDictionary<string, double> offsets)
+        IReadOnlyDictionary<string, double> offsets, ItemAxes? stacked = null)
     {
         var integer = new Emulator(model, EmulatorMode.Integer);
+        EmulatorRun Emulate(int items, Dictionary<string, Tensor> inputs, Func<Value, bool>? keep)
+        {
+            if (stacked is null || items == 1) return integer.Run(inputs, keep);
+            // The emulator reads the graph's nodes and constants as they are while it is built and runs.
+            using var form = StackedConstants.Apply(model.Graph, stacked, items);
+            return new Emulator(model, EmulatorMode.Integer).Run(inputs, keep);
+        }
         using var reference = ReferenceRunner.FromFile(options.ModelPath);
         var outputs = model.Graph.Outputs.Select(v => v.Name).ToList();
         var overall = outputs.ToDictionary(n => n, _ => new Agreement());
@@ -416,10 +433,15 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
         var perRun = ItemsPerRun(model);
         var layerItems = 0;
         using var progress = diagnostics.BeginProgress("evaluate", eval.Count);
-        foreach (var (start, count, inputs) in Batches(eval, batch))
+        // Per-layer items one at a time when items stack through widened constants: inside, a value may hold them
+        // merged with its heads ([17, N*4, 16]), not in the order of the reference's item-by-item values.
+        var batches = stacked is null ? Batches(eval, batch)
+            : Batches(eval, 1).TakeWhile(b => b.Start < options.LayerFidelityItems)
+                .Concat(Batches(eval, batch, Math.Min(eval.Count, options.LayerFidelityItems)));
+        foreach (var (start, count, inputs) in batches)
         {
             var perLayer = layerItems < options.LayerFidelityItems;
-            var q = integer.Run(inputs, perLayer ? layerValues.Contains : null);
+            var q = Emulate(count, inputs, perLayer ? layerValues.Contains : null);
             var refInputs = eval.Arrays.ToDictionary(kv => kv.Key, kv => DataLoader.Slice(kv.Value, start, count));
             var r = reference.Run(refInputs);
             for (var k = 0; k < outputs.Count; k++)
