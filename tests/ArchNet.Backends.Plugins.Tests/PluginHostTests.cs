@@ -24,6 +24,20 @@ public sealed class PluginHostTests
     }
 
     [Fact]
+    public void HostModelBackend_GetsAViewWithoutConstantData_OthersGetTheWeights()
+    {
+        using var dir = new TempDir();
+        var hostModel = new HostModelProbeBackend();
+        var ordinary = new WeightProbeBackend();
+
+        BackendRun.Emit(new GuardedBackend(hostModel, "built-in backend"), TinyModels.QuantizedConv(), "archnet", dir.Path, new CollectingDiagnostics());
+        BackendRun.Emit(ordinary, TinyModels.QuantizedConv(), "archnet", dir.Path, new CollectingDiagnostics());
+
+        Assert.Equal((false, false), hostModel.WeightData);
+        Assert.Equal((true, true), ordinary.WeightData);
+    }
+
+    [Fact]
     public void Plugin_LivesInItsOwnLoadContext_SharingOnlyTheContract()
     {
         using var catalog = Catalog(new CollectingDiagnostics(), "Good.Backend");
@@ -150,3 +164,24 @@ public sealed class PluginHostTests
         Assert.Contains("does not serve target 'arm-ethos-u55' (it serves: reference-cpu, archnet)", e.Message);
     }
 }
+
+/// <summary>Records whether the Conv weight of the view it is handed carries float and integer data.</summary>
+internal class WeightProbeBackend : IBackend
+{
+    public (bool Floats, bool Integers) WeightData { get; private set; }
+    public string Name => "probe";
+    public string Description => "records the weight data it sees";
+    public int ContractVersion => BackendContract.Version;
+    public IReadOnlyList<string> ServedTargets => ["*"];
+    public IReadOnlyList<BackendDiagnostic> Validate(QuantizedGraph graph, string capability) => [];
+
+    public IReadOnlyList<Artifact> Emit(QuantizedGraph graph, string outputDirectory)
+    {
+        var w = graph.Nodes[0].Input(1)!;
+        WeightData = (w.FloatData is not null, w.IntegerData is not null);
+        File.WriteAllText(Path.Combine(outputDirectory, "probe.txt"), "");
+        return [new Artifact("probe.txt", "probe")];
+    }
+}
+
+internal sealed class HostModelProbeBackend : WeightProbeBackend, IHostModelBackend;

@@ -41,6 +41,16 @@ public interface IBackend
     IReadOnlyList<Artifact> Emit(QuantizedGraph graph, string outputDirectory);
 }
 
+/// <summary>
+/// A built-in backend that reads only <see cref="QuantizedGraph.Source"/>, the host's own model (as the onnx backend
+/// does). The host then hands it a view whose constants carry no data (<see cref="TensorValue.FloatData"/> and
+/// <see cref="TensorValue.IntegerData"/> null): the view's copy of every weight, and the integers computed from it, would
+/// be made for nothing. Not for plugins: <see cref="QuantizedGraph.Source"/> is not part of the contract.
+/// </summary>
+public interface IHostModelBackend : IBackend
+{
+}
+
 /// <summary>How bad a backend's finding is: an error stops the compile.</summary>
 public enum BackendSeverity { Info, Warning, Error }
 

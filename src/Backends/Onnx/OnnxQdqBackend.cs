@@ -8,7 +8,7 @@ namespace ArchNet.Backends.Onnx;
 /// Built-in backend <c>onnx</c>: writes <c>model.qdq.onnx</c>, a QDQ model ONNX Runtime runs (and Netron shows), for any
 /// target. It is also the cross-check of every compile: ORT's result on it is compared with the emulator's.
 /// </summary>
-public sealed class OnnxQdqBackend : IBackend
+public sealed class OnnxQdqBackend : IHostModelBackend
 {
     public const string ArtifactName = "model.qdq.onnx";
 

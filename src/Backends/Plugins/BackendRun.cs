@@ -10,7 +10,8 @@ namespace ArchNet.Backends.Plugins;
 public static class BackendRun
 {
     public static IReadOnlyList<Artifact> Emit(IBackend backend, Model model, string target, string outputDirectory, IDiagnostics diagnostics) =>
-        Emit(backend, GraphView.Of(model, target), outputDirectory, diagnostics);
+        Emit(backend, GraphView.Of(model, target, constantData: (backend is GuardedBackend g ? g.Inner : backend) is not IHostModelBackend),
+            outputDirectory, diagnostics);
 
     public static IReadOnlyList<Artifact> Emit(IBackend backend, QuantizedGraph graph, string outputDirectory, IDiagnostics diagnostics)
     {

@@ -18,7 +18,9 @@ public static class GraphView
     /// <summary>Model metadata key under which the quantizer records the integer semantics it chose.</summary>
     public const string SemanticsMetadataKey = "archnet.quant.semantics";
 
-    public static QuantizedGraph Of(Model model, string target)
+    /// <param name="constantData">False for a backend that reads only the host's model (<see cref="IHostModelBackend"/>):
+    /// constants then carry no data.</param>
+    public static QuantizedGraph Of(Model model, string target, bool constantData = true)
     {
         var graph = model.Graph;
         var semantics = SemanticsOf(model);
@@ -36,7 +38,7 @@ public static class GraphView
             var quant = biasQuant.GetValueOrDefault(v) ?? (v.Quant is { } q ? Info(q) : null);
             ImmutableArray<float>? floats = null;
             ImmutableArray<long>? integers = null;
-            if (v.Constant is { } data)
+            if (constantData && v.Constant is { } data)
             {
                 if (data.ElementType.IsFloatingPoint())
                 {
