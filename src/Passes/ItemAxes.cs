@@ -103,7 +103,8 @@ public sealed class ItemAxes
         // No placement keeps every item apart. To name the nodes that bind (not those a wrong placement upstream would
         // add), take the node the search got furthest to as bound, let the items through it, and search again.
         var bound = new List<BatchBound>();
-        for (var round = 0; round < MaxBoundNamed; round++)
+        // Calibration only asks whether: one is enough.
+        for (var round = 0; round < (everyValueLeads ? 1 : MaxBoundNamed); round++)
         {
             if (walk.Furthest() is not var (node, reason)) break;
             bound.Add(new BatchBound(node.DisplayName, node.OpType, reason));

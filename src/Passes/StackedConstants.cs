@@ -8,28 +8,60 @@ namespace ArchNet.Passes;
 /// the items (a class token) read copies tiled to the item count. For interpreters that read constants from the graph
 /// (the emulator's evaluation); the graph's own constants are untouched, and the new ones leave with the form.
 /// </summary>
-public sealed class StackedConstants : IDisposable
+public sealed class StackedConstants
 {
     private readonly Graph _graph;
-    private readonly List<(Node Node, int Index, Value? Original)> _rewired = [];
-    private readonly List<Value> _added = [];
+    private readonly List<(Node Node, int Index, Value Stacked)> _replacements = [];
 
     private StackedConstants(Graph graph) => _graph = graph;
 
-    /// <summary>The form for <paramref name="items"/> stacked items; <paramref name="axes"/> must have no bound node.</summary>
-    public static StackedConstants Apply(Graph graph, ItemAxes axes, int items)
+    /// <summary>The form for <paramref name="items"/> stacked items (nothing changes until <see cref="Apply"/>);
+    /// <paramref name="axes"/> must have no bound node.</summary>
+    public static StackedConstants For(Graph graph, ItemAxes axes, int items)
     {
         if (axes.Bound.Count > 0) throw new InvalidOperationException("a graph with bound nodes has no stacked form");
         var form = new StackedConstants(graph);
         foreach (var (node, target) in axes.ReshapeTargets)
-            form.Rewire(node, 1, Constant(node.Input(1)!.Name + "_stacked", TensorData.FromInt64s([target.Length], target)));
+            form._replacements.Add((node, 1, Constant(node.Input(1)!.Name + "_stacked", TensorData.FromInt64s([target.Length], target))));
         foreach (var (node, index) in axes.Expansions)
         {
             var v = node.Inputs[index]!;
             var dim = axes.Positions[node.Outputs[0]].Dim;
-            form.Rewire(node, index, Constant(v.Name + "_stacked", Tiled(v.Constant!, dim, items), v.Quant));
+            form._replacements.Add((node, index, Constant(v.Name + "_stacked", Tiled(v.Constant!, dim, items), v.Quant)));
         }
         return form;
+    }
+
+    /// <summary>Rewires the graph to the stacked constants (the same values each time, so interpreters can cache
+    /// them) until the result is disposed.</summary>
+    public IDisposable Apply() => new Applied(this);
+
+    private sealed class Applied : IDisposable
+    {
+        private readonly StackedConstants _form;
+        private readonly List<Value?> _originals = [];
+
+        public Applied(StackedConstants form)
+        {
+            _form = form;
+            foreach (var (node, index, stacked) in form._replacements)
+            {
+                _originals.Add(node.Input(index));
+                form._graph.Constants.Add(stacked);
+                node.SetInput(index, stacked);
+            }
+        }
+
+        public void Dispose()
+        {
+            for (var i = _form._replacements.Count - 1; i >= 0; i--)
+            {
+                var (node, index, stacked) = _form._replacements[i];
+                node.SetInput(index, _originals[i]);
+                _form._graph.Constants.Remove(stacked);
+            }
+            _originals.Clear();
+        }
     }
 
     /// <summary><paramref name="data"/> (size 1 in <paramref name="dim"/>) repeated <paramref name="count"/> times along it.</summary>
@@ -49,20 +81,4 @@ public sealed class StackedConstants : IDisposable
     }
 
     private static Value Constant(string name, TensorData data, QuantParams? quant = null) => new(name, data.Type, data) { Quant = quant };
-
-    private void Rewire(Node node, int index, Value value)
-    {
-        _rewired.Add((node, index, node.Input(index)));
-        _graph.Constants.Add(value);
-        _added.Add(value);
-        node.SetInput(index, value);
-    }
-
-    public void Dispose()
-    {
-        for (var i = _rewired.Count - 1; i >= 0; i--) _rewired[i].Node.SetInput(_rewired[i].Index, _rewired[i].Original);
-        _rewired.Clear();
-        foreach (var v in _added) _graph.Constants.Remove(v);
-        _added.Clear();
-    }
 }

@@ -21,11 +21,11 @@ public sealed class VitCompileTests(ITestOutputHelper output) : IDisposable
         var f = TestData.FashionMnist;
         var options = new CompileOptions(teacher.Onnx, "archnet-transformer", Path.Combine(_dir, "w8a8"))
         {
-            Calibration = $"idx:{f.TrainImages}:1024",
-            Evaluation = $"idx:{f.TestImages}:1000",
-            EvaluationLabels = $"idx:{f.TestLabels}:1000",
+            // Issue 6's acceptance: the distillation defaults (1200 steps, batch 32) and the whole t10k.
+            Calibration = $"idx:{f.TrainImages}:2048",
+            Evaluation = $"idx:{f.TestImages}",
+            EvaluationLabels = $"idx:{f.TestLabels}",
             TargetsDirectory = Path.Combine(TestData.RepoRoot, "targets"),
-            DistillSteps = 480,
             Threads = 1,
         };
 
@@ -44,6 +44,7 @@ public sealed class VitCompileTests(ITestOutputHelper output) : IDisposable
         Assert.True(a.Original - a.Compiled <= MaxDrop, $"top-1 {a.Compiled:P2} vs teacher {a.Original:P2} on the same {a.Items} items");
     }
 
-    /// <summary>Measured drop 1.5 pt (85.70 % vs 87.20 % on these 1000 items, 480 steps, seed 0), plus a margin for the platform.</summary>
-    private const double MaxDrop = 0.025;
+    /// <summary>The issue's goal, 1 pt. Measured -0.79 pt (85.95 % -> 85.16 %, agreement 95.17 %, seed 0) once items train
+    /// stacked; builds that differ in float rounding moved the resnet's figures by ~0.25 pt, so this may fail elsewhere.</summary>
+    private const double MaxDrop = 0.010;
 }

@@ -125,7 +125,9 @@ public sealed class StackedConstantsTests
         var constants = graph.Constants.Count;
         var axes = ItemAxes.Of(graph, 17)!;
 
-        using (StackedConstants.Apply(graph, axes, 3))
+        var form = StackedConstants.For(graph, axes, 3);
+        Assert.Same(token, concat.Input(0));
+        using (form.Apply())
         {
             Assert.Equal([3L, 1, 8], concat.Input(0)!.Constant!.Dims.ToArray());
             Assert.Equal([0L, 4, 2, 4], reshape.Input(1)!.Constant!.ToInt64s());

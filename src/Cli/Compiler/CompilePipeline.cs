@@ -126,7 +126,8 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
 
         // Fidelity on the evaluation data: ORT on the original model vs the emulator's integer result. The emulator
         // stacks items along dimension 0 unless a constant folded at batch 1 ties the graph to one item.
-        var binding = BatchBinding.Bound(model.Graph).ToList();
+        // A model exported with a static batch of 1 runs one item at a time anyway: nothing to stack or to report.
+        var binding = batch == 1 ? new List<BatchBound>() : BatchBinding.Bound(model.Graph).ToList();
         var bound = binding.FirstOrDefault();
         // Bound only by batch-1 constants (a Reshape to [17,4,16], a class token): the emulator runs stacked items
         // through constants widened to each batch (per-layer figures still item by item: their values line up so).
@@ -413,12 +414,17 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
         IReadOnlyDictionary<string, double> offsets, ItemAxes? stacked = null)
     {
         var integer = new Emulator(model, EmulatorMode.Integer);
+        var stackedEmulators = new Dictionary<int, (StackedConstants Form, Emulator Emulator)>();
         EmulatorRun Emulate(int items, Dictionary<string, Tensor> inputs, Func<Value, bool>? keep)
         {
             if (stacked is null || items == 1) return integer.Run(inputs, keep);
-            // The emulator reads the graph's nodes and constants as they are while it is built and runs.
-            using var form = StackedConstants.Apply(model.Graph, stacked, items);
-            return new Emulator(model, EmulatorMode.Integer).Run(inputs, keep);
+            // The emulator reads the graph's nodes and constants as they are while it is built and while it runs.
+            if (!stackedEmulators.TryGetValue(items, out var e))
+            {
+                var form = StackedConstants.For(model.Graph, stacked, items);
+                using (form.Apply()) stackedEmulators[items] = e = (form, new Emulator(model, EmulatorMode.Integer));
+            }
+            using (e.Form.Apply()) return e.Emulator.Run(inputs, keep);
         }
         using var reference = ReferenceRunner.FromFile(options.ModelPath);
         var outputs = model.Graph.Outputs.Select(v => v.Name).ToList();
