@@ -31,14 +31,17 @@ public sealed class OnnxImporter
     /// whose one-line message names the file.</summary>
     public static Model Load(string path)
     {
-        var proto = ReadProto(path);
+        // The proto is only imported: large float_data fields may come as raw_data over the file's buffer.
+        var proto = ReadProto(path, floatDataAsRawData: true);
         return Import(proto, path, Path.GetDirectoryName(Path.GetFullPath(path)));
     }
 
     /// <summary>Parses a model file without importing it. The file is read once into memory and its large
     /// tensors keep pointing into that buffer (see <see cref="ZeroCopyModelReader"/>), so the weights are
     /// never held twice.</summary>
-    public static ModelProto ReadProto(string path)
+    public static ModelProto ReadProto(string path) => ReadProto(path, floatDataAsRawData: false);
+
+    private static ModelProto ReadProto(string path, bool floatDataAsRawData)
     {
         try
         {
@@ -50,7 +53,7 @@ public sealed class OnnxImporter
                 bytes = GC.AllocateUninitializedArray<byte>((int)stream.Length);
                 stream.ReadExactly(bytes);
             }
-            return ZeroCopyModelReader.Parse(bytes);
+            return ZeroCopyModelReader.Parse(bytes, floatDataAsRawData);
         }
         catch (InvalidProtocolBufferException e)
         {

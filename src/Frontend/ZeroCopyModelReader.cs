@@ -11,6 +11,9 @@ namespace ArchNet.Frontend;
 /// over the wire format (guided by the message descriptors) cuts large TensorProto.raw_data fields out
 /// and remembers where each was; protobuf parses what is left (the small structure), and every cut field
 /// is put back as a ByteString that wraps the original buffer. The buffer then backs the IR's constants.
+/// For the importer, large packed float_data fields can be cut the same way: their bytes are exactly raw_data's
+/// little-endian layout, so a float tensor stored either way (ResNet18's weights come as float_data) then arrives as
+/// raw_data over the buffer instead of being parsed into a list of floats and copied once more into raw form.
 /// </summary>
 internal static class ZeroCopyModelReader
 {
@@ -21,19 +24,24 @@ internal static class ZeroCopyModelReader
 
     private const int RawDataField = TensorProto.RawDataFieldNumber;
 
+    private const int FloatDataField = TensorProto.FloatDataFieldNumber;
+
     private readonly record struct Step(int Field, int Index);
 
-    private sealed record Cut(Step[] Path, int Offset, int Length);
+    /// <param name="Floats">A packed float_data field (raw_data otherwise).</param>
+    private sealed record Cut(Step[] Path, int Offset, int Length, bool Floats);
 
     /// <summary>The model in <paramref name="buffer"/>, with large raw_data fields sharing it. Malformed input
     /// is left to protobuf's own parser, whose error then describes it.</summary>
-    public static ModelProto Parse(byte[] buffer)
+    /// <param name="floatDataAsRawData">Large float_data fields of float tensors become raw_data over the buffer too
+    /// (an equivalent tensor, not the same message).</param>
+    public static ModelProto Parse(byte[] buffer, bool floatDataAsRawData = false)
     {
         var cuts = new List<Cut>();
         byte[]? structure;
         try
         {
-            structure = Rewrite(buffer, 0, buffer.Length, ModelProto.Descriptor, [], cuts, 0);
+            structure = Rewrite(buffer, 0, buffer.Length, ModelProto.Descriptor, [], cuts, 0, floatDataAsRawData);
         }
         catch (FormatException)
         {
@@ -46,6 +54,11 @@ internal static class ZeroCopyModelReader
         {
             if (Navigate(model, cut.Path) is not TensorProto tensor)
                 return ModelProto.Parser.ParseFrom(buffer); // the structure did not parse as the walk assumed
+            // float_data stands for raw_data only in a float tensor that has no other data; anything else is parsed
+            // as protobuf would, so that the importer sees (and reports) exactly what the file holds.
+            if (cut.Floats && (tensor.HasRawData || tensor.FloatData.Count > 0
+                    || tensor.DataType is not ((int)TensorProto.Types.DataType.Float or (int)TensorProto.Types.DataType.Complex64)))
+                return ModelProto.Parser.ParseFrom(buffer);
             tensor.RawData = UnsafeByteOperations.UnsafeWrap(buffer.AsMemory(cut.Offset, cut.Length));
         }
         return model;
@@ -53,7 +66,8 @@ internal static class ZeroCopyModelReader
 
     /// <summary>The message's bytes with large raw_data fields removed (recorded in <paramref name="cuts"/>),
     /// or null when nothing inside it was removed and the original bytes stand.</summary>
-    private static byte[]? Rewrite(byte[] buffer, int start, int end, MessageDescriptor descriptor, Step[] path, List<Cut> cuts, int depth)
+    private static byte[]? Rewrite(byte[] buffer, int start, int end, MessageDescriptor descriptor, Step[] path, List<Cut> cuts, int depth,
+        bool floats)
     {
         if (depth > MaxDepth) throw new FormatException("nesting too deep");
         MemoryStream? output = null;
@@ -94,17 +108,18 @@ internal static class ZeroCopyModelReader
 
             byte[]? replacement = null;
             var cut = false;
-            if (descriptor == TensorProto.Descriptor && number == RawDataField && length >= MinWrappedBytes)
+            if (descriptor == TensorProto.Descriptor && length >= MinWrappedBytes
+                && (number == RawDataField || (floats && number == FloatDataField && length % sizeof(float) == 0)))
             {
-                if (index > 0) throw new FormatException("raw_data given twice");
-                cuts.Add(new Cut(path, payload, length));
+                if (index > 0) throw new FormatException($"field {number} given twice");
+                cuts.Add(new Cut(path, payload, length, Floats: number == FloatDataField));
                 cut = true;
             }
             else if (field.FieldType == FieldType.Message)
             {
                 // A singular message given twice is merged by protobuf; paths could not say which part is which.
                 if (!field.IsRepeated && index > 0) throw new FormatException("singular message given twice");
-                replacement = Rewrite(buffer, payload, payload + length, field.MessageType, [.. path, new Step(number, index)], cuts, depth + 1);
+                replacement = Rewrite(buffer, payload, payload + length, field.MessageType, [.. path, new Step(number, index)], cuts, depth + 1, floats);
             }
             if (!cut && replacement is null) continue;
 

@@ -256,6 +256,32 @@ public sealed class RoundTripTests : IDisposable
     }
 
     [Fact]
+    public void LargeFloatDataTensors_LoadLikeRawOnes_AndReadProtoKeepsThemAsWritten()
+    {
+        var big = Enumerable.Range(0, 1000).Select(i => i * 0.5f - 7).ToArray();
+        var proto = ProtoModels.AddRelu();
+        var w = ProtoModels.FloatTensor("big", [1000]);
+        w.ClearRawData();
+        w.FloatData.AddRange(big);
+        proto.Graph.Initializer.Add(w);
+        var wrongType = new TensorProto { Name = "ints_in_float_data", DataType = (int)TensorProto.Types.DataType.Int32 };
+        wrongType.Dims.Add(1000);
+        wrongType.FloatData.AddRange(big);
+        var path = _temp.File("float_data.onnx");
+        ProtoModels.Write(proto, path);
+
+        Assert.Equal(proto, OnnxImporter.ReadProto(path));
+        Assert.Equal(big, OnnxImporter.Load(path).Graph.Constants.Single(c => c.Name == "big").Constant!.ToFloats());
+
+        // float_data in a tensor of another type is not taken for its data: the importer reports it as before.
+        proto.Graph.Initializer.Add(wrongType);
+        ProtoModels.Write(proto, path);
+        var e = Assert.Throws<ArchNetException>(() => OnnxImporter.Load(path));
+        Assert.Contains("ints_in_float_data", e.Message);
+        Assert.Contains("needs 4000 bytes of data, the file has 0", e.Message);
+    }
+
+    [Fact]
     public void Export_IsDeterministic()
     {
         var b = new GraphBuilder();
