@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Immutable;
 using System.Runtime.InteropServices;
 
@@ -53,6 +54,13 @@ public sealed class TensorData
         new(type, dims, MemoryMarshal.AsBytes(values.AsSpan()).ToArray());
 
     public static TensorData FromFloats(long[] dims, float[] values) => Create(ElementType.Float, dims, values);
+
+    /// <summary>
+    /// A float tensor over <paramref name="values"/> itself, not a copy, for an array a pass has just computed and hands
+    /// over: the caller must not change it afterwards. Folding BatchNormalization into ResNet18's convolutions would
+    /// otherwise copy every weight once more.
+    /// </summary>
+    public static TensorData OwnFloats(long[] dims, float[] values) => new(ElementType.Float, dims, new ArrayBytes<float>(values).Memory);
     public static TensorData FromInt64s(long[] dims, long[] values) => Create(ElementType.Int64, dims, values);
     public static TensorData FromInt32s(long[] dims, int[] values) => Create(ElementType.Int32, dims, values);
     public static TensorData Scalar(float value) => FromFloats([], [value]);
@@ -110,4 +118,24 @@ public sealed class TensorData
     }
 
     public override string ToString() => $"{ElementType.ShortName()}[{string.Join(",", Dims)}]";
+
+    /// <summary>The bytes of an array of <typeparamref name="T"/> as memory, without copying them.</summary>
+    private sealed class ArrayBytes<T>(T[] array) : MemoryManager<byte> where T : unmanaged
+    {
+        public override Span<byte> GetSpan() => MemoryMarshal.AsBytes(array.AsSpan());
+
+        public override unsafe MemoryHandle Pin(int elementIndex = 0)
+        {
+            var handle = GCHandle.Alloc(array, GCHandleType.Pinned);
+            return new MemoryHandle((byte*)handle.AddrOfPinnedObject() + elementIndex, handle, this);
+        }
+
+        public override void Unpin()
+        {
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+        }
+    }
 }

@@ -13,6 +13,18 @@ public sealed class TensorDataTests
     }
 
     [Fact]
+    public void OwnFloats_ViewsTheGivenArray_WithoutCopying()
+    {
+        float[] values = [1.5f, -2, 3];
+        var t = TensorData.OwnFloats([3], values);
+
+        Assert.True(System.Runtime.CompilerServices.Unsafe.AreSame(ref values[0],
+            ref System.Runtime.InteropServices.MemoryMarshal.GetReference(t.Span<float>())));
+        Assert.Equal(values, t.ToFloats());
+        using var pinned = t.Raw.Pin(); // protobuf or ORT may pin it
+    }
+
+    [Fact]
     public void RawSize_IsChecked()
     {
         var e = Assert.Throws<ArchNetException>(() => new TensorData(ElementType.Float, [2, 2], new byte[12]));

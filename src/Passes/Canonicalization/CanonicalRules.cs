@@ -121,25 +121,40 @@ public sealed class FoldBatchNormIntoConv : RewriteRule
     public override RewriteMatch? Match(Node root, RewriteContext context)
     {
         if (Producer(root.Input(0), "Conv") is not { } conv || !OnlyUsedBy(conv.Outputs[0], root)) return null;
-        if (BatchNormAffine.Of(root) is not { } bn || ConstFloats(conv.Input(1)) is not { } w) return null;
-        var wShape = conv.Input(1)!.Constant!.Dims;
+        if (BatchNormAffine.Of(root) is not { } bn || conv.Input(1)?.Constant is not { ElementType: ElementType.Float } weight) return null;
+        var wShape = weight.Dims;
         var m = (int)wShape[0];
         if (m != bn.Scale.Length || conv.Outputs[0].Shape is not { Rank: >= 3 }) return null;
         var bias = conv.Input(2) is null ? new float[m] : ConstFloats(conv.Input(2));
         if (bias is null || bias.Length != m) return null;
+        // The weights are read in place and scaled a row at a time (each product rounds as the scalar one does).
+        var w = weight.Span<float>();
         var per = w.Length / m;
         var nw = new float[w.Length];
         var nb = new float[m];
         for (var o = 0; o < m; o++)
         {
-            for (var k = 0; k < per; k++) nw[o * per + k] = w[o * per + k] * bn.Scale[o];
+            Scale(w.Slice(o * per, per), bn.Scale[o], nw.AsSpan(o * per, per));
             nb[o] = bias[o] * bn.Scale[o] + bn.Shift[o];
         }
         return new RewriteMatch([conv, root], b =>
         {
-            var y = b.Op("Conv", [conv.Input(0), b.Floats("W", [.. wShape], nw), b.Floats("B", [m], nb)], conv.Attributes.Values);
+            var y = b.Op("Conv", [conv.Input(0), b.Constant("W", TensorData.OwnFloats([.. wShape], nw)), b.Floats("B", [m], nb)], conv.Attributes.Values);
             b.Replace(root.Outputs[0], y);
         });
+    }
+
+    /// <summary><paramref name="y"/> = <paramref name="x"/> * <paramref name="s"/>, element by element.</summary>
+    private static void Scale(ReadOnlySpan<float> x, float s, Span<float> y)
+    {
+        var i = 0;
+        if (System.Numerics.Vector.IsHardwareAccelerated)
+        {
+            var vs = new System.Numerics.Vector<float>(s);
+            for (; i + System.Numerics.Vector<float>.Count <= x.Length; i += System.Numerics.Vector<float>.Count)
+                (new System.Numerics.Vector<float>(x[i..]) * vs).CopyTo(y[i..]);
+        }
+        for (; i < x.Length; i++) y[i] = x[i] * s;
     }
 }
 
