@@ -27,17 +27,11 @@ public sealed class DistillationAcceptanceTests(ITestOutputHelper output) : IDis
     [InlineData(2, 4, 1.5)]
     public void FmnistResnet_OnArchnet_RunsEverything_AndKeepsTop1(int wbits, int abits, double maxDropPoints)
     {
-        TorchRuntime.UseThreads(1);
-        var f = TestData.FashionMnist;
-        var options = new CompileOptions(TestData.Teacher("fmnist_resnet").Onnx, "archnet", Path.Combine(_dir, $"w{wbits}a{abits}"))
+        var options = AcceptanceSetting.For("fmnist_resnet", "archnet", Path.Combine(_dir, $"w{wbits}a{abits}")) with
         {
-            Calibration = $"idx:{f.TrainImages}:2048",
-            Evaluation = $"idx:{f.TestImages}",
-            EvaluationLabels = $"idx:{f.TestLabels}",
             WeightBits = wbits,
             ActivationBits = abits,
             EdgeLayers = EdgeLayerPolicy.EightBit,
-            TargetsDirectory = Path.Combine(TestData.RepoRoot, "targets"),
         };
         var clock = Stopwatch.StartNew();
         var report = new CompilePipeline(options, new CollectingDiagnostics()).Run();

@@ -17,17 +17,8 @@ public sealed class VitCompileTests(ITestOutputHelper output) : IDisposable
     [Trait("Category", "Slow")]
     public void FmnistVit_OnArchnetTransformer_W8A8_LayerNormAndGeluAreGone_AndTop1StaysNearTheTeacher()
     {
-        var teacher = TestData.Teacher("fmnist_vit");
-        var f = TestData.FashionMnist;
-        var options = new CompileOptions(teacher.Onnx, "archnet-transformer", Path.Combine(_dir, "w8a8"))
-        {
-            // Issue 6's acceptance: the distillation defaults (1200 steps, batch 32) and the whole t10k.
-            Calibration = $"idx:{f.TrainImages}:2048",
-            Evaluation = $"idx:{f.TestImages}",
-            EvaluationLabels = $"idx:{f.TestLabels}",
-            TargetsDirectory = Path.Combine(TestData.RepoRoot, "targets"),
-            Threads = 1,
-        };
+        // Issue 6's acceptance: the distillation defaults (1200 steps, batch 32) and the whole t10k.
+        var options = AcceptanceSetting.For("fmnist_vit", "archnet-transformer", Path.Combine(_dir, "w8a8"));
 
         var report = new CompilePipeline(options, new CollectingDiagnostics()).Run();
 
