@@ -127,11 +127,12 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
         // Fidelity on the evaluation data: ORT on the original model vs the emulator's integer result. The emulator
         // stacks items along dimension 0 unless a constant folded at batch 1 ties the graph to one item.
         // A model exported with a static batch of 1 runs one item at a time anyway: nothing to stack or to report.
-        var binding = batch == 1 ? new List<BatchBound>() : BatchBinding.Bound(model.Graph).ToList();
+        var axes = batch == 1 ? null : ItemAxes.Of(model.Graph, model.Opset());
+        var binding = BatchBinding.Bound(model.Graph, axes).ToList();
         var bound = binding.FirstOrDefault();
         // Bound only by batch-1 constants (a Reshape to [17,4,16], a class token): the emulator runs stacked items
         // through constants widened to each batch (per-layer figures still item by item: their values line up so).
-        var stacked = bound is null ? null : ItemAxes.Of(model.Graph, model.Opset()) is { Bound.Count: 0 } axes ? axes : null;
+        var stacked = bound is not null && axes is { Bound.Count: 0 } ? axes : null;
         if (stacked is not null)
         {
             diagnostics.Info($"evaluate: items stacked through {binding.Count} batch-1 constant(s) widened to the batch, first {bound}");

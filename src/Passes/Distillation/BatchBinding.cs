@@ -24,9 +24,12 @@ public static class BatchBinding
     /// Every node that ties the batch to 1 as the graph stands, in graph order: nodes no placement of the items gets
     /// through, or (when there are none) the nodes whose batch-1 constants must change for the items to stack.
     /// </summary>
-    public static IEnumerable<BatchBound> Bound(Graph graph, long opset = 17)
+    public static IEnumerable<BatchBound> Bound(Graph graph, long opset = 17) => Bound(graph, ItemAxes.Of(graph, opset));
+
+    /// <summary><see cref="Bound(Graph, long)"/> from an analysis the caller already has (null: not bound to one item).</summary>
+    public static IEnumerable<BatchBound> Bound(Graph graph, ItemAxes? axes)
     {
-        if (ItemAxes.Of(graph, opset) is not { } axes) return [];
+        if (axes is null) return [];
         if (axes.Bound.Count > 0) return axes.Bound;
         var fixes = axes.ReshapeTargets.Select(kv => (Node: kv.Key, Reason:
                 $"its shape constant [{string.Join(",", kv.Key.Input(1)!.Constant!.ToInt64s())}] holds one item (the items need [{string.Join(",", kv.Value)}])"))
