@@ -109,8 +109,10 @@ public sealed class DistillerTests(ITestOutputHelper output)
         Assert.NotEqual(headWithout, headWith);
     }
 
-    [Fact]
-    public void Checkpoint_ResumedRun_EndsWithTheSameWeights()
+    [Theory]
+    [InlineData(0.0)]
+    [InlineData(0.5)] // QDrop's random masks too
+    public void Checkpoint_ResumedRun_EndsWithTheSameWeights(double drop)
     {
         var dir = Path.Combine(Path.GetTempPath(), "archnet-distill-" + Guid.NewGuid().ToString("N"));
         try
@@ -120,7 +122,7 @@ public sealed class DistillerTests(ITestOutputHelper output)
                 var teacher = TinyTeacher();
                 var student = TinyTeacher();
                 var records = ReplacementCatalog.BuildStudent(student, Archnet);
-                new Distiller(new DistillationOptions { Steps = 30, BatchSize = 8, Seed = 2, CheckpointDirectory = ckpt, StopAfterPeriods = stop },
+                new Distiller(new DistillationOptions { Steps = 30, BatchSize = 8, Seed = 2, CheckpointDirectory = ckpt, StopAfterPeriods = stop, ActivationDrop = drop },
                     SilentDiagnostics.Instance).Run(teacher, student, Inputs(64), new QuantizationPlan(4, 4, true, false), records);
                 return [.. student.Graph.Nodes.Where(n => n.OpType is "Conv" or "Gemm").SelectMany(n => n.Input(1)!.Constant!.ToFloats())];
             }

@@ -184,6 +184,36 @@ public sealed class LsqFakeQuantizationTests
     }
 
     [Fact]
+    public void ActivationDrop_KeepsEachElementFloat_WithItsProbability()
+    {
+        var b = new GraphBuilder(seed: 3);
+        var x = b.Input("x", 4, 2, 6, 6);
+        var c = b.Op("Conv", [x, b.Random([4, 2, 3, 3], -0.5f, 0.5f)], Attribute.Ints("pads", 1, 1, 1, 1));
+        var r = b.Op("Relu", c);
+        b.Output(r);
+        var model = b.Build();
+        ShapeInference.Run(model.Graph);
+
+        using var scope = NewDisposeScope();
+        using var fq = new FakeQuantizers(model.Graph, new QuantizationPlan(4, 4, true, false));
+        using (no_grad()) foreach (var p in fq.Steps.Where(p => p.numel() == 1)) p.fill_(0.05); // activation steps: levels 0..0.75
+        // Values inside the range and almost never on the grid, half of them negative (the ReLU's input).
+        var t = (rand([64, 4, 6, 6], generator: new Generator().manual_seed(1)) - 0.5) * 1.4;
+        float Kept(Tensor y, Tensor floats) => (y == floats).to_type(ScalarType.Float32).mean().item<float>();
+
+        fq.DropProbability = 0;
+        Assert.True(Kept(fq.Apply(c, t), t) < 0.01);
+        fq.DropProbability = 0.5;
+        var half = Kept(fq.Apply(c, t), t);
+        Assert.InRange(half, 0.45f, 0.55f);
+        var fusedHalf = Kept(fq.ApplyRelu(c, r, t)!, t.relu());
+        Assert.InRange(fusedHalf, 0.45f + 0.5f * 0.45f, 0.55f + 0.5f * 0.55f); // negatives are 0 either way
+        fq.DropProbability = 1;
+        Assert.Equal(1f, Kept(fq.Apply(c, t), t));
+        Assert.Equal(1f, Kept(fq.ApplyRelu(c, r, t)!, t.relu()));
+    }
+
+    [Fact]
     public void WithoutGradients_TheFusedNodeStillQuantizes()
     {
         using var scope = NewDisposeScope();

@@ -40,6 +40,11 @@ internal static class CompileCommand
         var distill = new Option<DistillMode>("--distill") { Description = "Auto: retrain replacements for nodes the target rejects; Always: also blockwise QAT; Off.", DefaultValueFactory = _ => DistillMode.Auto };
         var steps = new Option<int>("--distill-steps") { Description = "Distillation optimizer steps over all blocks.", DefaultValueFactory = _ => new CompileOptions("", "", "").DistillSteps };
         var batch = new Option<int>("--distill-batch") { Description = "Distillation batch size.", DefaultValueFactory = _ => new CompileOptions("", "", "").DistillBatch };
+        var drop = new Option<double>("--distill-drop")
+        {
+            Description = "QDrop: probability (0 to 1) that an activation element stays float in a distillation training step; 0 quantizes every element.",
+            DefaultValueFactory = _ => new CompileOptions("", "", "").DistillDrop,
+        };
         var seed = new Option<int>("--seed") { Description = "Seed of distillation (same seed, same result).", DefaultValueFactory = _ => 0 };
         var threads = new Option<int>("--threads")
         {
@@ -47,7 +52,7 @@ internal static class CompileCommand
             DefaultValueFactory = _ => Environment.ProcessorCount,
         };
         command.Arguments.Add(model);
-        foreach (var o in new Option[] { target, output, calib, eval, labels, wbits, abits, backend, fallback, method, edges, noBias, noEqualize, plugins, distill, steps, batch, seed, threads })
+        foreach (var o in new Option[] { target, output, calib, eval, labels, wbits, abits, backend, fallback, method, edges, noBias, noEqualize, plugins, distill, steps, batch, drop, seed, threads })
             command.Options.Add(o);
         command.SetAction(parse =>
         {
@@ -69,6 +74,7 @@ internal static class CompileCommand
                 Distill = parse.GetValue(distill),
                 DistillSteps = parse.GetValue(steps),
                 DistillBatch = parse.GetValue(batch),
+                DistillDrop = parse.GetValue(drop),
                 Seed = parse.GetValue(seed),
                 Threads = parse.GetValue(threads),
             };

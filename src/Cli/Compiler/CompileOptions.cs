@@ -30,6 +30,8 @@ public sealed record CompileOptions(string ModelPath, string Target, string Outp
     public int DistillSteps { get; init; } = new ArchNet.Passes.Distillation.DistillationOptions().Steps;
     public int DistillBatch { get; init; } = new ArchNet.Passes.Distillation.DistillationOptions().BatchSize;
     public int Seed { get; init; }
+    /// <summary>QDrop: probability that an activation element stays float in a training step (0: every element quantized).</summary>
+    public double DistillDrop { get; init; } = new ArchNet.Passes.Distillation.DistillationOptions().ActivationDrop;
     /// <summary>Torch threads for distillation (same count, same bytes out); null: leave torch's setting.</summary>
     public int? Threads { get; init; }
     /// <summary>Folder of capability files; null: targets/ beside the executable, else the repo's.</summary>

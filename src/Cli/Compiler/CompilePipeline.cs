@@ -231,6 +231,10 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
                 EdgeLayerBits = o.EdgeLayers == EdgeLayerPolicy.EightBit && quantTarget.AllowedWeightBits.Contains(8)
                     && quantTarget.AllowedActivationBits.Contains(8) ? 8 : null,
             };
+            if (o.DistillSteps < 1) throw new ArchNetException($"--distill-steps must be at least 1 (got {o.DistillSteps})");
+            if (o.DistillBatch < 1) throw new ArchNetException($"--distill-batch must be at least 1 (got {o.DistillBatch})");
+            if (!(o.DistillDrop is >= 0 and < 1))
+                throw new ArchNetException($"--distill-drop must be at least 0 and below 1 (got {o.DistillDrop})");
             if (o.Threads is { } threads)
             {
                 if (threads < 1) throw new ArchNetException($"--threads must be at least 1 (got {threads})");
@@ -241,6 +245,7 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
                 Steps = o.DistillSteps,
                 BatchSize = o.DistillBatch,
                 Seed = o.Seed,
+                ActivationDrop = o.DistillDrop,
                 CheckpointDirectory = Path.Combine(o.OutputDirectory, "distill"),
             }, diagnostics);
             var report = distiller.Run(teacher, model, items, plan, records);

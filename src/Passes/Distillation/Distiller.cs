@@ -33,6 +33,8 @@ public sealed record DistillationOptions
     /// (15 images), agreement 96.8 -> 97.0 %.
     /// </summary>
     public double ClassScoreWeight { get; init; } = 1.0;
+    /// <summary>QDrop's probability that an activation element stays float while training (<see cref="FakeQuantizers.DropProbability"/>); 0: off.</summary>
+    public double ActivationDrop { get; init; }
 }
 
 /// <summary>Fidelity of one block's target tensor (student with fake quantization vs teacher), before and after training.</summary>
@@ -142,7 +144,11 @@ public sealed class Distiller(DistillationOptions options, IDiagnostics diagnost
         {
             if (options.StopAfterPeriods is { } stop && period >= stop) break;
             var final = period == periods - 1;
+            // Reseeded per period so that a resumed run draws the same QDrop masks as an uninterrupted one.
+            torch.manual_seed(options.Seed * 1_000_003L + period);
+            if (fq is not null) fq.DropProbability = options.ActivationDrop;
             var (f, l) = TrainPeriod(period, final, stepsPerPeriod, teacherModule, studentModule, data, parameters, outputs.Count, cuts);
+            if (fq is not null) fq.DropProbability = 0;
             if (double.IsNaN(firstLoss)) firstLoss = f;
             periodLosses.Add((f, l));
             lastLoss = l;
@@ -343,7 +349,7 @@ public sealed class Distiller(DistillationOptions options, IDiagnostics diagnost
     private string Fingerprint(Model student, TensorData inputs, QuantizationPlan? plan, List<Parameter> parameters)
     {
         var text = new StringBuilder();
-        text.Append($"{options.Steps}|{options.BatchSize}|{options.Seed}|{options.LearningRate:R}|{options.MaxBlocks}|{options.ClassScoreWeight:R}|{plan}|");
+        text.Append($"{options.Steps}|{options.BatchSize}|{options.Seed}|{options.LearningRate:R}|{options.MaxBlocks}|{options.ClassScoreWeight:R}|{options.ActivationDrop:R}|{plan}|");
         text.Append($"{inputs.ElementCount}|{string.Join(",", parameters.Select(p => string.Join("x", p.shape)))}|");
         text.Append(string.Join(",", student.Graph.Nodes.Select(nd => nd.OpType)));
         return Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())));

@@ -88,6 +88,13 @@ public sealed class FakeQuantizers : nn.Module
     /// <summary>When false, values pass through unchanged (the float student, for initial statistics).</summary>
     public bool Enabled { get; set; } = true;
 
+    /// <summary>
+    /// QDrop (Wei et al. 2022): while training, each activation element keeps its float value with this probability
+    /// instead of its quantized one (drawn anew every forward from torch's generator), so the weights also learn to
+    /// work with partly unquantized inputs; 0 (evaluation, write-back): every element quantized.
+    /// </summary>
+    public double DropProbability { get; set; }
+
     /// <summary>Observes every activation group's float maximum and mean magnitude (one forward of the float student).</summary>
     public Func<Value, Tensor, Tensor> Observer(Dictionary<Value, (double Max, double MeanAbs)> seen) => (v, t) =>
     {
@@ -130,7 +137,7 @@ public sealed class FakeQuantizers : nn.Module
         if (_group.TryGetValue(v, out var rep))
         {
             var (step, bits) = _activationSteps[rep];
-            return Quantize(t, step, _plan.ActivationQMin(bits), _plan.ActivationQMax(bits), t.numel() / Math.Max(1, t.shape[0]));
+            return Dropped(t, Quantize(t, step, _plan.ActivationQMin(bits), _plan.ActivationQMax(bits), t.numel() / Math.Max(1, t.shape[0])));
         }
         return t;
     }
@@ -149,8 +156,12 @@ public sealed class FakeQuantizers : nn.Module
         if (_plan.ActivationQMin(bits) != 0) return null;
         var qmax = _plan.ActivationQMax(bits);
         var perStep = x.numel() / Math.Max(1, x.shape[0]);
-        return LsqFakeQuantization.ApplyRelu(x, step, qmax, 1.0 / Math.Sqrt(Math.Max(1, perStep) * (double)qmax));
+        var q = LsqFakeQuantization.ApplyRelu(x, step, qmax, 1.0 / Math.Sqrt(Math.Max(1, perStep) * (double)qmax));
+        return DropProbability > 0 ? Dropped(x.relu(), q) : q;
     }
+
+    private Tensor Dropped(Tensor x, Tensor q) =>
+        DropProbability > 0 ? torch.where(torch.rand_like(x) < DropProbability, x, q) : q;
 
     private static Tensor Quantize(Tensor x, Tensor step, long qmin, long qmax, long perStep) =>
         // LSQ gradient scale 1/sqrt(N qmax): the step's gradient is comparable in size to the weights'.
