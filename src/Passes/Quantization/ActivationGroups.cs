@@ -62,8 +62,9 @@ public sealed class ActivationGroups
     }
 
     /// <summary>
-    /// The first and last weight layers and the representatives of their input and output groups: what
-    /// <see cref="EdgeLayerPolicy.EightBit"/> keeps at 8 bits. Both sets are empty under any other policy.
+    /// The first and last weight layers (each with the weight layers chained to it directly) and the representatives
+    /// of their input and output groups: what <see cref="EdgeLayerPolicy.EightBit"/> keeps at 8 bits. Both sets are
+    /// empty under any other policy.
     /// </summary>
     public (IReadOnlySet<Node> Nodes, IReadOnlySet<Value> Representatives) EdgeLayers(Graph graph, EdgeLayerPolicy policy)
     {
@@ -71,8 +72,23 @@ public sealed class ActivationGroups
         var nodes = new HashSet<Node>();
         var reps = new HashSet<Value>();
         if (policy != EdgeLayerPolicy.EightBit || weightNodes.Count == 0) return (nodes, reps);
-        nodes.Add(weightNodes[0]);
-        nodes.Add(weightNodes[^1]);
+        // A layer that a rewrite factored into a chain of weight layers with nothing between them (a 7x7 conv as
+        // stacked 3x3 convs whose first ones copy shifted inputs) is still one layer: the whole chain is the edge.
+        // Keeping only its first link at 8 bits would quantize the copies of the input, and the original taps, to the
+        // narrow widths. Each link's output must feed only the next link (its data input), else it is a layer's end.
+        for (var n = weightNodes[0]; ; )
+        {
+            nodes.Add(n);
+            if (n.Outputs[0].Uses is not [{ Node: var next, Index: 0 }] || !Quantizer.IsWeightNode(next) || graph.Outputs.Contains(n.Outputs[0])) break;
+            n = next;
+        }
+        for (var n = weightNodes[^1]; ; )
+        {
+            nodes.Add(n);
+            if (n.Input(0)?.Producer is not { } previous || !Quantizer.IsWeightNode(previous) || previous.Outputs[0].Uses.Count != 1
+                || graph.Outputs.Contains(previous.Outputs[0])) break;
+            n = previous;
+        }
         foreach (var n in nodes)
         {
             if (n.Input(0) is { } x && Contains(x)) reps.Add(Representative(x));
