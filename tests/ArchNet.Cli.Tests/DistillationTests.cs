@@ -95,4 +95,23 @@ public sealed class DistillationTests : IDisposable
         // The labels did reach the report: accuracy is measured with them (so the two runs did read different files).
         Assert.NotNull(report(a)["accuracy"]);
     }
+
+    [Theory]
+    [InlineData("--distill-steps", "0", "--distill-steps must be at least 1 (got 0)")]
+    [InlineData("--distill-batch", "-2", "--distill-batch must be at least 1 (got -2)")]
+    [InlineData("--distill-drop", "1", "--distill-drop must be at least 0 and below 1 (got 1)")]
+    public void DistillationKnobOutOfRange_OneErrorLine_NothingWritten(string option, string value, string message)
+    {
+        var model = Teacher();
+        var outDir = _dir.File("out");
+        var args = Args(model, outDir, "10").ToList();
+        var at = args.IndexOf(option);
+        if (at >= 0) args[at + 1] = value; else args.AddRange([option, value]);
+        var r = Archnetc.Run(_dir.Path, TimeSpan.FromMinutes(2), [.. args]);
+        Assert.True(r.ExitCode == ExitCodes.BadInput, r.ToString());
+        Assert.Single(r.StderrLines, l => l.StartsWith("error:", StringComparison.Ordinal));
+        Assert.Contains(message, r.Stderr);
+        Assert.DoesNotContain("   at ", r.Stderr);
+        Assert.False(File.Exists(Path.Combine(outDir, "model.qdq.onnx")));
+    }
 }

@@ -10,10 +10,10 @@ namespace ArchNet.Compiler.Tests;
 
 /// <summary>
 /// Issue 6's acceptance on the shipped teacher: fmnist_resnet (7x7 stem, 3x3 max-pool, residual adds, 1x1 shortcuts)
-/// compiled for archnet at sub-8-bit widths, at the distillation defaults (1200 steps, batch 32), first and last layers
+/// compiled for archnet at sub-8-bit widths, at the distillation defaults (2400 steps below 8 bits, batch 32), first and last layers
 /// at 8 bits as in the published W4A4 baselines (BRECQ, QDrop), 2048 training images for calibration (no labels read),
-/// the whole t10k for evaluation. W2A4 is held to the issue's goal (1.5 pt; measured -1.35 at 49d4221); W4A4 to a
-/// regression bound (goal 0.5 pt, measured -0.66: not met yet).
+/// the whole t10k for evaluation. Both are held to the issue's goals: W4A4 0.5 pt (measured -0.48 / -0.45 / -0.47 on
+/// seeds 0 / 1 / 2: a thin margin), W2A4 1.5 pt (measured -0.83 on seed 0).
 /// </summary>
 public sealed class DistillationAcceptanceTests(ITestOutputHelper output) : IDisposable
 {
@@ -23,7 +23,7 @@ public sealed class DistillationAcceptanceTests(ITestOutputHelper output) : IDis
 
     [Theory]
     [Trait("Category", "Slow")]
-    [InlineData(4, 4, 1.0)]
+    [InlineData(4, 4, 0.5)]
     [InlineData(2, 4, 1.5)]
     public void FmnistResnet_OnArchnet_RunsEverything_AndKeepsTop1(int wbits, int abits, double maxDropPoints)
     {

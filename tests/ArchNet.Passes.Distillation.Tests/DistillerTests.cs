@@ -110,6 +110,17 @@ public sealed class DistillerTests(ITestOutputHelper output)
     }
 
     [Theory]
+    [InlineData(4, 4, 2400)]
+    [InlineData(2, 4, 2400)]
+    [InlineData(8, 4, 2400)]
+    [InlineData(8, 8, 1200)]
+    public void DefaultSteps_FollowTheNarrowestWidth(int wbits, int abits, int steps)
+    {
+        Assert.Equal(steps, DistillationOptions.DefaultSteps(new QuantizationPlan(wbits, abits, true, false)));
+        Assert.Equal(1200, DistillationOptions.DefaultSteps(null));
+    }
+
+    [Theory]
     [InlineData(0.0)]
     [InlineData(0.5)] // QDrop's random masks too
     public void Checkpoint_ResumedRun_EndsWithTheSameWeights(double drop)

@@ -26,8 +26,9 @@ public sealed record CompileOptions(string ModelPath, string Target, string Outp
     public IReadOnlyList<string> PluginDirectories { get; init; } = [];
     /// <summary>When to run distillation (retraining replacements for unsupported nodes; blockwise QAT).</summary>
     public DistillMode Distill { get; init; } = DistillMode.Auto;
-    /// <summary>Distillation optimizer steps over all blocks; batch size; seed (same seed, same result).</summary>
-    public int DistillSteps { get; init; } = new ArchNet.Passes.Distillation.DistillationOptions().Steps;
+    /// <summary>Distillation optimizer steps over all blocks (null: by the bit widths, DistillationOptions.DefaultSteps);
+    /// batch size; seed (same seed, same result).</summary>
+    public int? DistillSteps { get; init; }
     public int DistillBatch { get; init; } = new ArchNet.Passes.Distillation.DistillationOptions().BatchSize;
     public int Seed { get; init; }
     /// <summary>QDrop: probability that an activation element stays float in a training step (0: every element quantized).</summary>

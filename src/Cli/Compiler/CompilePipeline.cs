@@ -231,7 +231,7 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
                 EdgeLayerBits = o.EdgeLayers == EdgeLayerPolicy.EightBit && quantTarget.AllowedWeightBits.Contains(8)
                     && quantTarget.AllowedActivationBits.Contains(8) ? 8 : null,
             };
-            if (o.DistillSteps < 1) throw new ArchNetException($"--distill-steps must be at least 1 (got {o.DistillSteps})");
+            if (o.DistillSteps is < 1) throw new ArchNetException($"--distill-steps must be at least 1 (got {o.DistillSteps})");
             if (o.DistillBatch < 1) throw new ArchNetException($"--distill-batch must be at least 1 (got {o.DistillBatch})");
             if (!(o.DistillDrop is >= 0 and < 1))
                 throw new ArchNetException($"--distill-drop must be at least 0 and below 1 (got {o.DistillDrop})");
