@@ -19,7 +19,7 @@ public sealed record DistillationOptions
     /// 2400 steps when weights or activations go below 8 bits, 1200 otherwise (and without a plan): the narrower
     /// grid needs the longer schedule, and at 8 bits it costs fidelity. Measured (edges 8-bit, 2048 calibration
     /// images, whole t10k): fmnist_resnet for archnet W4A4 -0.52 pt at 1200 steps (seed 0), -0.48 / -0.45 / -0.47 at
-    /// 2400 (seeds 0 / 1 / 2), W2A4 -0.83 at 2400 (seed 0); fmnist_vit for archnet-transformer W8A8 -0.79 pt at
+    /// 2400 (seeds 0 / 1 / 2), W2A4 -0.83 / -1.07 / -0.89 at 2400; fmnist_vit for archnet-transformer W8A8 -0.79 pt at
     /// 1200, -1.04 at 2400. 2400 steps of fmnist_resnet take about 8 minutes on one core.
     /// </summary>
     public static int DefaultSteps(QuantizationPlan? plan) =>
@@ -45,8 +45,9 @@ public sealed record DistillationOptions
     public double ClassScoreWeight { get; init; } = 1.0;
     /// <summary>
     /// QDrop's probability that an activation element stays float while training (<see cref="FakeQuantizers.DropProbability"/>);
-    /// 0: off. Off by default: 0.5 measured no better on fmnist_resnet for archnet, edges 8-bit, whole t10k (W4A4
-    /// -0.63 pt vs -0.66 at 1200 steps, -0.61 vs -0.50 at 2400; W2A4 -1.98 / -1.42 vs -1.35 / -1.72 on seeds 0 / 1).
+    /// 0: off. Off by default: 0.5 measured no better on fmnist_resnet for archnet, edges 8-bit (before the stem chain
+    /// went 8-bit), whole t10k: W4A4 -0.63 pt vs -0.66 at 1200 steps, -0.61 vs -0.50 at 2400; W2A4 -1.98 / -1.42 vs
+    /// -1.35 / -1.72 on seeds 0 / 1.
     /// </summary>
     public double ActivationDrop { get; init; }
 }
