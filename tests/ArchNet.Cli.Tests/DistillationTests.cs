@@ -100,6 +100,7 @@ public sealed class DistillationTests : IDisposable
     [InlineData("--distill-steps", "0", "--distill-steps must be at least 1 (got 0)")]
     [InlineData("--distill-batch", "-2", "--distill-batch must be at least 1 (got -2)")]
     [InlineData("--distill-drop", "1", "--distill-drop must be at least 0 and below 1 (got 1)")]
+    [InlineData("--threads", "0", "--threads must be at least 1 (got 0)")]
     public void DistillationKnobOutOfRange_OneErrorLine_NothingWritten(string option, string value, string message)
     {
         var model = Teacher();
@@ -112,6 +113,7 @@ public sealed class DistillationTests : IDisposable
         Assert.Single(r.StderrLines, l => l.StartsWith("error:", StringComparison.Ordinal));
         Assert.Contains(message, r.Stderr);
         Assert.DoesNotContain("   at ", r.Stderr);
+        Assert.DoesNotContain("import...", r.Stdout + r.Stderr); // checked before the first stage
         Assert.False(File.Exists(Path.Combine(outDir, "model.qdq.onnx")));
     }
 }

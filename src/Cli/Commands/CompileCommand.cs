@@ -38,7 +38,7 @@ internal static class CompileCommand
         var noEqualize = new Option<bool>("--no-equalization") { Description = "Skip cross-layer equalization of convolution pairs before calibration." };
         var plugins = BackendsOptions.PluginDirOption();
         var distill = new Option<DistillMode>("--distill") { Description = "Auto: retrain replacements for nodes the target rejects; Always: also blockwise QAT; Off.", DefaultValueFactory = _ => DistillMode.Auto };
-        var steps = new Option<int?>("--distill-steps") { Description = "Distillation optimizer steps over all blocks (default: 2400 below 8 bits, else 1200)." };
+        var steps = new Option<int?>("--distill-steps") { Description = $"Distillation optimizer steps over all blocks (default: {ArchNet.Passes.Distillation.DistillationOptions.NarrowDefaultSteps} below 8 bits, else {ArchNet.Passes.Distillation.DistillationOptions.WideDefaultSteps})." };
         var batch = new Option<int>("--distill-batch") { Description = "Distillation batch size.", DefaultValueFactory = _ => new CompileOptions("", "", "").DistillBatch };
         var drop = new Option<double>("--distill-drop")
         {

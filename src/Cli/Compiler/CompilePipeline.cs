@@ -33,10 +33,21 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
     /// checks a backend's artifact against it bit for bit.</summary>
     public Model? Quantized { get; private set; }
 
+    /// <summary>Distillation's knobs are checked before any stage runs, whether or not this compile will distill.</summary>
+    private static void CheckDistillationKnobs(CompileOptions o)
+    {
+        if (o.DistillSteps is < 1) throw new ArchNetException($"--distill-steps must be at least 1 (got {o.DistillSteps})");
+        if (o.DistillBatch < 1) throw new ArchNetException($"--distill-batch must be at least 1 (got {o.DistillBatch})");
+        if (!(o.DistillDrop is >= 0 and < 1))
+            throw new ArchNetException($"--distill-drop must be at least 0 and below 1 (got {o.DistillDrop})");
+        if (o.Threads is < 1) throw new ArchNetException($"--threads must be at least 1 (got {o.Threads})");
+    }
+
     public CompileReport Run()
     {
         var o = options;
         if (!File.Exists(o.ModelPath)) throw new ArchNetException($"model file '{o.ModelPath}' does not exist");
+        CheckDistillationKnobs(o);
         // Found now, not after minutes of calibration, when the artifacts are written.
         if (File.Exists(o.OutputDirectory))
             throw new ArchNetException($"output folder '{o.OutputDirectory}' is an existing file; give -o a folder");
@@ -231,15 +242,7 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
                 EdgeLayerBits = o.EdgeLayers == EdgeLayerPolicy.EightBit && quantTarget.AllowedWeightBits.Contains(8)
                     && quantTarget.AllowedActivationBits.Contains(8) ? 8 : null,
             };
-            if (o.DistillSteps is < 1) throw new ArchNetException($"--distill-steps must be at least 1 (got {o.DistillSteps})");
-            if (o.DistillBatch < 1) throw new ArchNetException($"--distill-batch must be at least 1 (got {o.DistillBatch})");
-            if (!(o.DistillDrop is >= 0 and < 1))
-                throw new ArchNetException($"--distill-drop must be at least 0 and below 1 (got {o.DistillDrop})");
-            if (o.Threads is { } threads)
-            {
-                if (threads < 1) throw new ArchNetException($"--threads must be at least 1 (got {threads})");
-                TorchRuntime.UseThreads(threads);
-            }
+            if (o.Threads is { } threads) TorchRuntime.UseThreads(threads);
             var distiller = new Distiller(new DistillationOptions
             {
                 Steps = o.DistillSteps,

@@ -23,7 +23,9 @@ public sealed record DistillationOptions
     /// 1200, -1.04 at 2400. 2400 steps of fmnist_resnet take about 8 minutes on one core.
     /// </summary>
     public static int DefaultSteps(QuantizationPlan? plan) =>
-        plan is not null && Math.Min(plan.WeightBits, plan.ActivationBits) < 8 ? 2400 : 1200;
+        plan is not null && Math.Min(plan.WeightBits, plan.ActivationBits) < 8 ? NarrowDefaultSteps : WideDefaultSteps;
+
+    public const int NarrowDefaultSteps = 2400, WideDefaultSteps = 1200;
     public int BatchSize { get; init; } = 32;
     public int Seed { get; init; }
     public double LearningRate { get; init; } = 5e-4;
