@@ -68,6 +68,46 @@ public sealed class CalibrationTests
         Assert.Equal((stats.Min, stats.Max, stats.Count), (rangeOnly.Min, rangeOnly.Max, rangeOnly.Count));
     }
 
+    /// <summary>Calibration observes slices of the items on several cores and folds each slice's statistics into the
+    /// total in slice order: the fold gives the statistics of the whole (histograms bin for bin, the range and counts
+    /// exactly, channel means to double rounding).</summary>
+    [Fact]
+    public void Parts_FoldIntoTheStatisticsOfTheWhole()
+    {
+        int[] item = [1, 3, 50];
+        var slices = Enumerable.Range(0, 5).Select(i => Values(150, 40 + i, specials: i == 2)).ToList();
+        var whole = new TensorStatistics();
+        foreach (var v in slices) whole.ObserveRange(v.AsSpan(), item, channelSums: true);
+        var folded = new TensorStatistics();
+        foreach (var v in slices)
+        {
+            var part = new TensorStatistics();
+            part.ObserveRange(v.AsSpan(), item, channelSums: true);
+            folded.Add(part);
+        }
+        Assert.Equal((whole.Min, whole.Max, whole.Count, whole.ChannelItems), (folded.Min, folded.Max, folded.Count, folded.ChannelItems));
+        for (var c = 0; c < 3; c++) Assert.Equal(whole.ChannelMeans![c], folded.ChannelMeans![c], 1e-12);
+
+        // The histogram pass: every part starts from the range, so all bin alike.
+        foreach (var v in slices) whole.ObserveHistogram(v);
+        var histogram = folded.RangeOnly();
+        foreach (var v in slices)
+        {
+            var part = folded.RangeOnly();
+            part.ObserveHistogram(v);
+            histogram.Add(part);
+        }
+        folded.Add(histogram);
+        Assert.Equal(whole.Histogram, folded.Histogram);
+        Assert.Equal((whole.HistogramMin, whole.HistogramMax), (folded.HistogramMin, folded.HistogramMax));
+        Assert.Equal(whole.Count, folded.Count);
+
+        var other = new TensorStatistics();
+        other.ObserveRange([-100f, 100f], [2], channelSums: false);
+        other.ObserveHistogram([1f]);
+        Assert.Throws<InvalidOperationException>(() => folded.Add(other));
+    }
+
     /// <summary>The per-channel weight parameters as first written: lists of each channel's elements, LINQ Min and Max.</summary>
     private static QuantParams ReferenceWeights(float[] w, int[] shape, int? axis, IntegerFormat f, bool searchClipping)
     {

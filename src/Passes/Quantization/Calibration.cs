@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using ArchNet.IR;
@@ -47,6 +48,7 @@ public sealed class TensorStatistics
 
     /// <summary>Folds <paramref name="values"/> (row-major, <paramref name="shape"/>) into the range and, when asked, the
     /// per-channel sums along axis 1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void ObserveRange(ReadOnlySpan<float> values, ReadOnlySpan<int> shape, bool channelSums)
     {
         var (mn, mx) = MinMax(values, Min, Max);
@@ -67,6 +69,7 @@ public sealed class TensorStatistics
     /// The range of <paramref name="values"/> folded into (<paramref name="min"/>, <paramref name="max"/>) in one pass.
     /// Every lane keeps <c>v &lt; min ? v : min</c> (and the same for max), so NaN never moves the range, as in a scalar loop.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static (float Min, float Max) MinMax(ReadOnlySpan<float> values, float min, float max)
     {
         var i = 0;
@@ -97,6 +100,7 @@ public sealed class TensorStatistics
     }
 
     /// <summary>The sum in double precision, four partial sums at a time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static double Sum(ReadOnlySpan<float> values)
     {
         var i = 0;
@@ -120,6 +124,7 @@ public sealed class TensorStatistics
 
     public void ObserveHistogram(float[] values) => ObserveHistogram(values.AsSpan());
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void ObserveHistogram(ReadOnlySpan<float> values)
     {
         if (Histogram is null)
@@ -134,6 +139,33 @@ public sealed class TensorStatistics
             if (float.IsNaN(v)) continue;
             var b = (int)((v - HistogramMin) / width);
             Histogram[Math.Clamp(b, 0, Bins - 1)]++;
+        }
+    }
+
+    /// <summary>A new statistics object with this range and nothing observed: where one part of a histogram pass starts,
+    /// so that every part bins alike.</summary>
+    public TensorStatistics RangeOnly() => new() { Min = Min, Max = Max };
+
+    /// <summary>Folds the statistics of other items (<paramref name="part"/>) into these: ranges widen, counts, channel
+    /// sums and histogram bins add. Histograms must share their range (<see cref="RangeOnly"/>).</summary>
+    public void Add(TensorStatistics part)
+    {
+        if (part.Min < Min) Min = part.Min;
+        if (part.Max > Max) Max = part.Max;
+        Count += part.Count;
+        if (part.ChannelSums is { } sums)
+        {
+            ChannelSums ??= new double[sums.Length];
+            if (ChannelSums.Length == sums.Length)
+                for (var c = 0; c < sums.Length; c++) ChannelSums[c] += sums[c];
+            ChannelItems += part.ChannelItems;
+        }
+        if (part.Histogram is { } bins)
+        {
+            if (Histogram is null) (Histogram, HistogramMin, HistogramMax) = (new long[Bins], part.HistogramMin, part.HistogramMax);
+            else if (HistogramMin != part.HistogramMin || HistogramMax != part.HistogramMax)
+                throw new InvalidOperationException("histograms over different ranges cannot be added");
+            for (var b = 0; b < Bins; b++) Histogram[b] += bins[b];
         }
     }
 
