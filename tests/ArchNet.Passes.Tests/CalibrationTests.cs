@@ -108,6 +108,75 @@ public sealed class CalibrationTests
         Assert.Throws<InvalidOperationException>(() => folded.Add(other));
     }
 
+    /// <summary>Bias correction against its definition: bias - sum over each output channel's row of
+    /// (dequantized - float weight) * the calibration mean of the input channel, for grouped and plain Conv and Gemm
+    /// with and without transB, per channel and per tensor.</summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void BiasCorrection_SubtractsTheExpectedQuantizationShift(bool perChannel)
+    {
+        var b = new GraphBuilder(opset: 17, seed: 11);
+        var x = b.Input("x", 1, 4, 6, 6);
+        var c1 = b.Op("Conv", [x, b.Random([6, 2, 3, 3]), b.Random([6])], Attribute.Ints("pads", 1, 1, 1, 1), Attribute.Int("group", 2));
+        var r1 = b.Op("Relu", c1);
+        var c2 = b.Op("Conv", [r1, b.Random([6, 6, 1, 1]), b.Random([6])]);
+        var flat = b.Op("Flatten", b.Op("GlobalAveragePool", c2));
+        var g1 = b.Op("Gemm", [flat, b.Random([5, 6]), b.Random([5])], Attribute.Int("transB", 1));
+        b.Output(b.Op("Gemm", g1, b.Random([5, 3]), b.Random([3])));
+        var model = b.Build();
+        var layers = model.Graph.Nodes.Where(Quantizer.IsWeightNode).ToList();
+        var before = layers.ToDictionary(n => n, n => (W: n.Input(1)!.Constant!.ToFloats(), Bias: n.Input(2)!.Constant!.ToFloats(),
+            Shape: n.Input(1)!.Constant!.Dims.Select(d => (int)d).ToArray()));
+
+        // Every value gets random data of its own shape, so every channel has its own mean.
+        var rng = new Random(3);
+        IReadOnlyDictionary<Value, TensorStatistics>? seen = null;
+        StatisticsSource source = request =>
+        {
+            var stats = StatisticsCollector.Collect((wanted, observe) =>
+            {
+                foreach (var v in request.Values.OrderBy(v => v.Name, StringComparer.Ordinal))
+                {
+                    var shape = v.Shape!.Dims.Select(d => (int)d.Value!.Value).ToArray();
+                    observe(v, [.. Enumerable.Range(0, shape.Aggregate(1, (p, d) => p * d)).Select(_ => (float)rng.NextDouble() * 4 - 1)], shape);
+                }
+            }, request);
+            seen = stats;
+            return stats;
+        };
+        var target = QuantizationTarget.Default(weightBits: 3) with { PerChannelWeights = perChannel };
+        var summary = Quantizer.Run(model, source, target, new QuantizationOptions());
+        Assert.Equal(4, summary.BiasCorrected);
+
+        foreach (var node in layers)
+        {
+            var (w, bias, shape) = before[node];
+            var q = node.Input(1)!.Quant!;
+            var deq = RangeSelection.DequantizedArray(w, q, shape);
+            var means = seen![node.Input(0)!].ChannelMeans!;
+            var outChannels = bias.Length;
+            var row = w.Length / outChannels;
+            var expected = new float[outChannels];
+            for (var m = 0; m < outChannels; m++)
+            {
+                double shift = 0;
+                for (var i = 0; i < row; i++)
+                {
+                    // Conv: input channel of element i of row m (grouped: its group's channels); Gemm: row i of [in, out]
+                    // or column i of [out, in].
+                    var (index, channel) = node.OpType == "Conv"
+                        ? (m * row + i, m / (outChannels / (int)node.GetInt("group", 1)) * shape[1] + i / (row / shape[1]))
+                        : node.GetInt("transB", 0) != 0 ? (m * row + i, i) : (i * outChannels + m, i);
+                    shift += (deq[index] - w[index]) * means[channel];
+                }
+                expected[m] = bias[m] - (float)shift;
+            }
+            Assert.Equal(expected, node.Input(2)!.Constant!.ToFloats());
+            Assert.NotEqual(bias, expected);
+        }
+    }
+
     /// <summary>The per-channel weight parameters as first written: lists of each channel's elements, LINQ Min and Max.</summary>
     private static QuantParams ReferenceWeights(float[] w, int[] shape, int? axis, IntegerFormat f, bool searchClipping)
     {

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ArchNet.IR;
 
 namespace ArchNet.Passes.Quantization;
@@ -99,29 +100,38 @@ public static class Quantizer
             v.Quant = q;
         }
 
-        // Weights (and biases), with optional bias correction.
-        var corrected = 0;
-        foreach (var node in weightNodes)
+        // Weights (and biases), with optional bias correction. Each layer's parameters and bias shift depend on its own
+        // weights and statistics only, so they are computed on all cores; the graph is changed afterwards, in node order.
+        var layers = new (QuantParams Q, float[]? Shift)[weightNodes.Count];
+        Parallel.For(0, weightNodes.Count, i =>
         {
-            var w = node.Input(1)!;
-            var data = w.Constant!;
+            var node = weightNodes[i];
+            var data = node.Input(1)!.Constant!;
             var shape = data.Dims.Select(d => (int)d).ToArray();
-            var values = data.ToFloats();
+            var values = data.Span<float>(); // IsWeightNode: a float constant, read in place
             var f = target.Weights;
             if (edge.Contains(node) && f.Bits < 8 && target.AllowedWeightBits.Contains(8)) f = f with { Bits = 8 };
-            var axis = OutputChannelAxis(node);
-            var q = RangeSelection.Weights(values, shape, target.PerChannelWeights ? axis : null, f,
+            var q = RangeSelection.Weights(values, shape, target.PerChannelWeights ? OutputChannelAxis(node) : null, f,
                 options.SearchWeightClipping || f.Bits <= 4);
+            var shift = options.BiasCorrection && node.Input(0) is { } x && stats.TryGetValue(x, out var xs) && xs.ChannelMeans is { } means
+                ? BiasShift(node, values, shape, q, means) : null;
+            layers[i] = (q, shift);
+        });
+        var corrected = 0;
+        for (var i = 0; i < weightNodes.Count; i++)
+        {
+            var node = weightNodes[i];
+            var (q, shift) = layers[i];
+            var w = node.Input(1)!;
             if (w.Uses.Count > 1)
             {
                 // A shared weight would get two parameter sets: give this node its own copy.
-                var copy = graph.AddConstant(w.Name + "_" + node.DisplayName, data);
+                var copy = graph.AddConstant(w.Name + "_" + node.DisplayName, w.Constant!);
                 node.SetInput(1, copy);
                 w = copy;
             }
             w.Quant = q;
-            if (options.BiasCorrection && node.Input(0) is { } x && stats.TryGetValue(x, out var xs) && xs.ChannelMeans is { } means)
-                if (CorrectBias(graph, node, values, shape, q, means)) corrected++;
+            if (shift is not null && CorrectBias(graph, node, shift)) corrected++;
             if (node.Input(2) is { IsConstant: true } b && node.Input(0)?.Quant is { } xq)
             {
                 // int32 at scale sx * sw[c] (per output channel, zero point 0): the accumulator's own units.
@@ -178,13 +188,15 @@ public static class Quantizer
     /// Bias correction (Nagel et al., 2019, "Data-Free Quantization"): the expected output shift of quantized weights,
     /// (Wq - W) E[x] per output channel with E[x] the calibration mean of each input channel, is subtracted from the bias.
     /// </summary>
-    private static bool CorrectBias(Graph graph, Node node, float[] w, int[] shape, QuantParams q, double[] means)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float[]? BiasShift(Node node, ReadOnlySpan<float> w, int[] shape, QuantParams q, double[] means)
     {
-        if (node.OpType == "MatMul") return false; // no bias input to correct
+        if (node.OpType == "MatMul") return null; // no bias input to correct
         // Per output channel m: the sum over its row of (deq - w) * E[x of the input channel the element reads],
-        // accumulated in row order.
+        // accumulated in row order. Output channel m's weights are channel m of per-channel parameters.
         int outChannels, rowLength;
-        float[] deq, shift;
+        float[] shift;
+        long qmin = q.QMin, qmax = q.QMax;
         if (node.OpType == "Conv")
         {
             outChannels = shape[0];
@@ -193,18 +205,23 @@ public static class Quantizer
             var k = rowLength / cg;
             var group = (int)node.GetInt("group", 1);
             var perGroup = outChannels / group;
-            if (means.Length != cg * group) return false;
-            deq = RangeSelection.DequantizedArray(w, q, shape);
+            if (means.Length != cg * group) return null;
             shift = new float[outChannels];
             for (var m = 0; m < outChannels; m++)
             {
                 double s = 0;
                 var first = m / perGroup * cg;
+                var c = q.Axis is null ? 0 : m;
+                var (scale, z) = (q.Scales[c], q.ZeroPoints[c]);
                 for (var ci = 0; ci < cg; ci++)
                 {
                     var mean = means[first + ci];
                     var offset = m * rowLength + ci * k;
-                    for (var j = 0; j < k; j++) s += (deq[offset + j] - w[offset + j]) * mean;
+                    for (var j = 0; j < k; j++)
+                    {
+                        var v = w[offset + j];
+                        s += (RangeSelection.Dequantize(v, scale, z, qmin, qmax) - v) * mean;
+                    }
                 }
                 shift[m] = (float)s;
             }
@@ -214,21 +231,29 @@ public static class Quantizer
             var transB = node.GetInt("transB", 0) != 0;
             outChannels = transB ? shape[0] : shape[1];
             rowLength = transB ? shape[1] : shape[0];
-            if (means.Length != rowLength) return false;
-            deq = RangeSelection.DequantizedArray(w, q, shape);
+            if (means.Length != rowLength) return null;
             shift = new float[outChannels];
             for (var m = 0; m < outChannels; m++)
             {
                 double s = 0;
+                var c = q.Axis is null ? 0 : m;
+                var (scale, z) = (q.Scales[c], q.ZeroPoints[c]);
                 for (var i = 0; i < rowLength; i++)
                 {
                     // Rows are output channels with transB; without it, element (i, m) of the [in, out] weight.
-                    var index = transB ? m * rowLength + i : i * outChannels + m;
-                    s += (deq[index] - w[index]) * means[i];
+                    var v = w[transB ? m * rowLength + i : i * outChannels + m];
+                    s += (RangeSelection.Dequantize(v, scale, z, qmin, qmax) - v) * means[i];
                 }
                 shift[m] = (float)s;
             }
         }
+        return shift;
+    }
+
+    /// <summary>Subtracts <paramref name="shift"/> (see <see cref="BiasShift"/>) from the bias of <paramref name="node"/>.</summary>
+    private static bool CorrectBias(Graph graph, Node node, float[] shift)
+    {
+        var outChannels = shift.Length;
         var bias = node.Input(2) is { IsConstant: true } b ? b.Constant!.ToFloats() : new float[outChannels];
         if (bias.Length != outChannels) return false;
         var fixedBias = new float[outChannels];

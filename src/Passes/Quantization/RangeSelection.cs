@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using ArchNet.IR;
@@ -203,6 +204,7 @@ public static class RangeSelection
     /// Minimum and maximum of each channel (element i is in channel i / inner % channels), as LINQ's Min and Max of the
     /// channel's elements give them: a NaN is the minimum, and the maximum unless every element is NaN.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static (float[] Min, float[] Max) ChannelRanges(ReadOnlySpan<float> w, int channels, int inner)
     {
         var mins = new float[channels];
@@ -227,6 +229,7 @@ public static class RangeSelection
         return (mins, maxs);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static bool HasNaN(ReadOnlySpan<float> values)
     {
         var i = 0;
@@ -255,6 +258,7 @@ public static class RangeSelection
         return buffer.AsSpan(0, outer * inner);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static double Error(ReadOnlySpan<float> values, float s, long z, IntegerFormat f)
     {
         double err = 0;
@@ -268,6 +272,7 @@ public static class RangeSelection
     }
 
     /// <summary>The weights after quantization and back, element by element as the integer semantics define it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float[] DequantizedArray(ReadOnlySpan<float> w, QuantParams q, int[] shape)
     {
         var inner = q.Axis is { } ax ? shape.Skip(ax + 1).Aggregate(1, (x, y) => x * y) : w.Length;
@@ -282,14 +287,15 @@ public static class RangeSelection
             long qmin = q.QMin, qmax = q.QMax;
             var run = w.Slice(block * inner, inner);
             var target = result.AsSpan(block * inner, inner);
-            for (var i = 0; i < run.Length; i++)
-            {
-                var qq = Math.Clamp((long)Math.Round(run[i] / s, MidpointRounding.ToEven) + z, qmin, qmax);
-                target[i] = (qq - z) * s;
-            }
+            for (var i = 0; i < run.Length; i++) target[i] = Dequantize(run[i], s, z, qmin, qmax);
         }
         return result;
     }
+
+    /// <summary>One weight quantized (round half to even, clamp) and back: the integer semantics' weight rounding.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Dequantize(float v, float scale, long zeroPoint, long qmin, long qmax) =>
+        (Math.Clamp((long)Math.Round(v / scale, MidpointRounding.ToEven) + zeroPoint, qmin, qmax) - zeroPoint) * scale;
 
     public static ImmutableArray<float> Dequantized(float[] w, QuantParams q, int[] shape) =>
         ImmutableCollectionsMarshal.AsImmutableArray(DequantizedArray(w, q, shape));
