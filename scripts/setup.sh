@@ -22,5 +22,7 @@ if ! dotnet --list-sdks 2>/dev/null | grep -q '^10\.'; then
 fi
 bash tests/data/fetch.sh
 if [[ "${1:-}" != "--deps-only" ]]; then
-  dotnet build src/Cli/ArchNet.Cli.csproj -c Release -o artifacts/archnetc -nologo -v quiet -clp:ErrorsOnly
+  # ReadyToRun, as ./archnetc publishes it.
+  dotnet publish src/Cli/ArchNet.Cli.csproj -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true \
+    -o artifacts/archnetc -nologo -v quiet -clp:ErrorsOnly
 fi
