@@ -328,9 +328,9 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
 
     /// <summary>Largest total size of the exposed values of one calibration run (bytes). Calibration runs one inference per
     /// core at once, each on one thread, and the core that ran it folds its outputs into statistics while they are still
-    /// in cache: small runs are fastest (ResNet18 on 2 cores: 1.2 s for 32 items one at a time, 1.7 s 16 at a time,
-    /// 1.3 s 16 at a time on both cores, each value's statistics on all cores). The slicing does not depend on the core
-    /// count, so neither does any statistic.</summary>
+    /// in cache: small runs are fastest (32 ResNet18 items on 2 cores: one item per run, one run per core, 1.1-1.25 s;
+    /// 16 items per run on both cores, 1.3-1.4 s and 0.3-0.5 s more for the statistics). The slicing does not depend on
+    /// the core count, so neither does any statistic.</summary>
     private const long CalibrationRunBytes = 16L << 20;
 
     /// <summary>
