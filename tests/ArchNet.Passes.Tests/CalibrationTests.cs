@@ -153,7 +153,7 @@ public sealed class CalibrationTests
         {
             var (w, bias, shape) = before[node];
             var q = node.Input(1)!.Quant!;
-            var deq = RangeSelection.DequantizedArray(w, q, shape);
+            var deq = ReferenceDequantized(w, q, shape);
             var means = seen![node.Input(0)!].ChannelMeans!;
             var outChannels = bias.Length;
             var row = w.Length / outChannels;
@@ -175,6 +175,21 @@ public sealed class CalibrationTests
             Assert.Equal(expected, node.Input(2)!.Constant!.ToFloats());
             Assert.NotEqual(bias, expected);
         }
+    }
+
+    /// <summary>Weights quantized and back, element by element: round half to even, clamp, subtract the zero point, scale.</summary>
+    private static float[] ReferenceDequantized(float[] w, QuantParams q, int[] shape)
+    {
+        var inner = q.Axis is { } ax ? shape.Skip(ax + 1).Aggregate(1, (x, y) => x * y) : w.Length;
+        var deq = new float[w.Length];
+        for (var i = 0; i < w.Length; i++)
+        {
+            var c = q.Axis is { } a ? i / inner % shape[a] : 0;
+            var (s, z) = (q.Scales[c], q.ZeroPoints[c]);
+            var level = Math.Clamp((long)Math.Round(w[i] / s, MidpointRounding.ToEven) + z, q.QMin, q.QMax);
+            deq[i] = (level - z) * s;
+        }
+        return deq;
     }
 
     /// <summary>The per-channel weight parameters as first written: lists of each channel's elements, LINQ Min and Max.</summary>
@@ -241,15 +256,13 @@ public sealed class CalibrationTests
         Assert.Equal(expected.ZeroPoints.ToArray(), actual.ZeroPoints.ToArray());
         Assert.Equal(expected.Axis, actual.Axis);
 
-        // Dequantization, element by element as the original loop did it.
-        var deq = RangeSelection.DequantizedArray(w, actual, shape);
+        // Dequantization of each element, as the integer semantics define it.
+        var deq = ReferenceDequantized(w, actual, shape);
         var inner = ax is { } a2 ? shape.Skip(a2 + 1).Aggregate(1, (x, y) => x * y) : n;
         for (var i = 0; i < n; i++)
         {
             var c = ax is null ? 0 : i / inner % shape[ax.Value];
-            var (s, z) = (actual.Scales[c], actual.ZeroPoints[c]);
-            var q = Math.Clamp((long)Math.Round(w[i] / s, MidpointRounding.ToEven) + z, actual.QMin, actual.QMax);
-            Assert.Equal((q - z) * s, deq[i]);
+            Assert.Equal(deq[i], RangeSelection.Dequantize(w[i], actual.Scales[c], actual.ZeroPoints[c], actual.QMin, actual.QMax));
         }
     }
 

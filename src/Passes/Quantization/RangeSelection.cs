@@ -1,4 +1,3 @@
-using System.Collections.Immutable;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -271,32 +270,8 @@ public static class RangeSelection
         return err;
     }
 
-    /// <summary>The weights after quantization and back, element by element as the integer semantics define it.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static float[] DequantizedArray(ReadOnlySpan<float> w, QuantParams q, int[] shape)
-    {
-        var inner = q.Axis is { } ax ? shape.Skip(ax + 1).Aggregate(1, (x, y) => x * y) : w.Length;
-        var channels = q.Axis is { } a ? shape[a] : 1;
-        var result = new float[w.Length];
-        var blocks = inner == 0 ? 0 : w.Length / inner;
-        for (var block = 0; block < blocks; block++)
-        {
-            var c = q.Axis is null ? 0 : block % channels;
-            var s = q.Scales[c];
-            var z = q.ZeroPoints[c];
-            long qmin = q.QMin, qmax = q.QMax;
-            var run = w.Slice(block * inner, inner);
-            var target = result.AsSpan(block * inner, inner);
-            for (var i = 0; i < run.Length; i++) target[i] = Dequantize(run[i], s, z, qmin, qmax);
-        }
-        return result;
-    }
-
     /// <summary>One weight quantized (round half to even, clamp) and back: the integer semantics' weight rounding.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Dequantize(float v, float scale, long zeroPoint, long qmin, long qmax) =>
         (Math.Clamp((long)Math.Round(v / scale, MidpointRounding.ToEven) + zeroPoint, qmin, qmax) - zeroPoint) * scale;
-
-    public static ImmutableArray<float> Dequantized(float[] w, QuantParams q, int[] shape) =>
-        ImmutableCollectionsMarshal.AsImmutableArray(DequantizedArray(w, q, shape));
 }
