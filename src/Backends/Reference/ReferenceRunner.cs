@@ -60,7 +60,8 @@ public sealed record BatchRebinding(IReadOnlySet<string> BatchedValues, IReadOnl
 /// <summary>
 /// Runs a serialized ONNX model with ONNX Runtime: the float reference of every compile (the original model, as the
 /// user gave it) and the cross-check of QDQ artifacts. Optionally exposes intermediate values as extra outputs.
-/// One session per instance; not thread-safe.
+/// One session per instance. Runs may overlap: calibration calls <c>Run</c> from one thread per core at once; a run
+/// keeps nothing between calls, and ONNX Runtime sessions allow concurrent runs.
 /// </summary>
 public sealed class ReferenceRunner : IDisposable
 {
