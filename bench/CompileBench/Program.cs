@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime;
 using ArchNet.Compiler;
 using ArchNet.Frontend;
 using ArchNet.Frontend.Data;
@@ -30,6 +31,7 @@ foreach (var name in names)
     Console.WriteLine($"{name}: {note}");
 
     // ORT first: it also loads the native library, which the compile's calibration then finds loaded.
+    var (ortCpu, ortPause) = (Cpu(), GC.GetTotalPauseDuration());
     var ortClock = Stopwatch.StartNew();
     using (var session = new InferenceSession(original))
     {
@@ -38,8 +40,11 @@ foreach (var name in names)
         Console.WriteLine($"  ort: session {created:F3} s, {items} inferences {ortClock.Elapsed.TotalSeconds - created:F3} s");
     }
     var ortSeconds = ortClock.Elapsed.TotalSeconds;
+    Console.WriteLine($"  ort: process cpu {Cpu() - ortCpu:F2} s, gc pauses {(GC.GetTotalPauseDuration() - ortPause).TotalSeconds:F3} s");
 
     var output = Path.Combine(root, name);
+    var (compileCpu, compilePause) = (Cpu(), GC.GetTotalPauseDuration());
+    var (jitCount, jitTime) = (JitInfo.GetCompiledMethodCount(), JitInfo.GetCompilationTime());
     var compileClock = Stopwatch.StartNew();
     var report = new CompilePipeline(new CompileOptions(compileModel, target, output)
     {
@@ -52,6 +57,9 @@ foreach (var name in names)
         LayerFidelityItems = 0,
     }, SilentDiagnostics.Instance).Run();
     var wall = compileClock.Elapsed.TotalSeconds;
+    // CPU and JIT of the whole pipeline, the fidelity measurement included (JIT time counts every thread's).
+    Console.WriteLine($"  pipeline: process cpu {Cpu() - compileCpu:F2} s, gc pauses {(GC.GetTotalPauseDuration() - compilePause).TotalSeconds:F3} s, " +
+        $"jitted {JitInfo.GetCompiledMethodCount() - jitCount} methods ({(JitInfo.GetCompilationTime() - jitTime).TotalSeconds:F2} s of JIT), fidelity included");
     var t = report.TimingsSeconds;
     var excluded = t.GetValueOrDefault("fidelity") + t.GetValueOrDefault("load evaluation data");
     var compileSeconds = wall - excluded;
@@ -73,6 +81,8 @@ Console.WriteLine($"{"model",-10} {"compile s",10} {"ORT s",10} {"ratio",9}");
 foreach (var r in rows) Console.WriteLine(r);
 if (keep) Console.WriteLine($"outputs kept in {root}");
 else Directory.Delete(root, recursive: true);
+
+static double Cpu() => Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;
 
 string Arg(string name, string fallback)
 {
