@@ -9,7 +9,8 @@ public static class OpGraphs
 {
     public static IEnumerable<string> Names =>
     [
-        "Conv3x3", "ConvStride2Pad", "ConvDepthwise", "ConvPointwise", "ConvRelu", "Gemm", "GemmNoTrans", "MatMulConst",
+        "Conv3x3", "ConvStride2Pad", "ConvDepthwise", "ConvPointwise", "ConvRelu", "ConvDilatedStrided", "ConvGroupedWide",
+        "Conv1d", "Gemm", "GemmNoTrans", "MatMulConst",
         "MatMulActivations", "Add", "AddBroadcast", "Sub", "Mul", "Concat", "Slice", "MaxPool", "MaxPoolPadded", "AveragePool",
         "AveragePoolPadded", "GlobalAveragePool", "Relu", "Clip", "Reshape", "Flatten", "Transpose", "Softmax", "Pad",
         "Sigmoid", "ResidualBlock",
@@ -49,6 +50,28 @@ public static class OpGraphs
             {
                 var x = b.Input("x", 1, 3, 6, 6);
                 y = b.Op("Relu", b.Op("Conv", [x, b.Random([5, 3, 3, 3]), b.Random([5])], Attribute.Ints("pads", 1, 1, 1, 1)));
+                break;
+            }
+            case "ConvDilatedStrided":
+            {
+                // Three items (one per core at a time), 9 output channels (blocks of 4, 4 and 1), a 3x2 kernel with
+                // dilation, stride and uneven padding: columns that start and end inside the padding.
+                var x = b.Input("x", 3, 5, 11, 10);
+                y = b.Op("Conv", [x, b.Random([9, 5, 3, 2]), b.Random([9])], Attribute.Ints("dilations", 2, 3),
+                    Attribute.Ints("strides", 3, 2), Attribute.Ints("pads", 2, 1, 0, 3));
+                break;
+            }
+            case "ConvGroupedWide":
+            {
+                // One item, two groups of 8 output channels (spread over the cores), 121 pixels (a vector tail).
+                var x = b.Input("x", 1, 8, 11, 11);
+                y = b.Op("Conv", [x, b.Random([16, 4, 3, 3]), b.Random([16])], Attribute.Int("group", 2), Attribute.Ints("pads", 1, 1, 1, 1));
+                break;
+            }
+            case "Conv1d":
+            {
+                var x = b.Input("x", 2, 4, 17);
+                y = b.Op("Conv", [x, b.Random([6, 4, 5]), b.Random([6])], Attribute.Ints("pads", 3, 1), Attribute.Ints("strides", 2));
                 break;
             }
             case "Gemm":

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Concurrent;
 using ArchNet.IR;
 
@@ -213,46 +214,78 @@ internal sealed partial class Kernels(QuantSemantics semantics)
         var fits = FitsInt32(MaxAbsActivation(xq), pw.MaxAbsWeight, K, pw.MaxAbsBias);
         var y = new int[win.N * M * P];
         var plane = win.C * win.H * win.W;
-        var centered = new int[plane];
-        for (var n = 0; n < win.N; n++)
+        // Output channels [m, m + count) (count <= 4, one group) of item n: requant(bias + sum_k w[m, k] col[k, :]).
+        // acc holds 4 rows of P; wide one row of P when the sums need 64 bits.
+        void Channels(int n, int m, int count, int[] columns, int offset, int[] acc, long[] wide)
         {
-            var src = x.Ints!.AsSpan(n * plane, plane);
-            for (var i = 0; i < plane; i++) centered[i] = src[i] - zx; // padding then reads 0 = the zero point
-            for (var grp = 0; grp < g; grp++)
+            var col = columns.AsSpan(offset, K * P);
+            if (!fits)
             {
-                int[] col;
-                if (win.IsPointwise) col = centered.AsSpan(grp * Cg * P, Cg * P).ToArray();
-                else
+                for (var c = 0; c < count; c++)
                 {
-                    col = new int[K * P];
-                    win.Im2Col<int>(centered, grp * Cg, Cg, col, 0);
+                    var dst = y.AsSpan((n * M + m + c) * P, P);
+                    var wr = pw.Rows.AsSpan((m + c) * K, K);
+                    wide.AsSpan().Fill(pw.Bias[m + c]);
+                    for (int k = 0, colOffset = 0; k < K; k++, colOffset += P)
+                        for (var p = 0; p < P; p++) wide[p] += (long)wr[k] * col[colOffset + p];
+                    for (var p = 0; p < P; p++) dst[p] = Requantize(wide[p], pw.Multipliers[m + c], outQ);
                 }
-                var nn = n;
-                var gg = grp;
-                Parallel.For(0, Mg, new ParallelOptions { MaxDegreeOfParallelism = Mg >= 8 ? Environment.ProcessorCount : 1 }, mi =>
+                return;
+            }
+            for (var c = 0; c < count; c++) acc.AsSpan(c * P, P).Fill((int)pw.Bias[m + c]);
+            if (count == 4)
+                Simd.MultiplyAccumulate4(pw.Rows.AsSpan(m * K, K), pw.Rows.AsSpan((m + 1) * K, K), pw.Rows.AsSpan((m + 2) * K, K),
+                    pw.Rows.AsSpan((m + 3) * K, K), col, P, acc.AsSpan(0, P), acc.AsSpan(P, P), acc.AsSpan(2 * P, P), acc.AsSpan(3 * P, P));
+            else
+                for (var c = 0; c < count; c++)
                 {
-                    var m = gg * Mg + mi;
-                    var dst = y.AsSpan((nn * M + m) * P, P);
-                    var wr = pw.Rows.AsSpan(m * K, K);
-                    if (fits)
-                    {
-                        var acc = new int[P];
-                        acc.AsSpan().Fill((int)pw.Bias[m]);
-                        for (var k = 0; k < K; k++)
-                            if (wr[k] != 0) Simd.Axpy(wr[k], col.AsSpan(k * P, P), acc);
-                        for (var p = 0; p < P; p++) dst[p] = Requantize(acc[p], pw.Multipliers[m], outQ);
-                    }
-                    else
-                    {
-                        var acc = new long[P];
-                        acc.AsSpan().Fill(pw.Bias[m]);
-                        for (var k = 0; k < K; k++)
-                            for (var p = 0; p < P; p++) acc[p] += (long)wr[k] * col[k * P + p];
-                        for (var p = 0; p < P; p++) dst[p] = Requantize(acc[p], pw.Multipliers[m], outQ);
-                    }
-                });
+                    var wr = pw.Rows.AsSpan((m + c) * K, K);
+                    var a = acc.AsSpan(c * P, P);
+                    for (int k = 0, colOffset = 0; k < K; k++, colOffset += P)
+                        if (wr[k] != 0) Simd.Axpy(wr[k], col.Slice(colOffset, P), a);
+                }
+            for (var c = 0; c < count; c++)
+            {
+                var dst = y.AsSpan((n * M + m + c) * P, P);
+                var a = acc.AsSpan(c * P, P);
+                for (var p = 0; p < P; p++) dst[p] = Requantize(a[p], pw.Multipliers[m + c], outQ);
             }
         }
+        // Item n, group after group; its output channels on all cores when it is the only item (each channel's integers
+        // do not depend on where or in which order it runs).
+        void Item(int n, bool channelsInParallel)
+        {
+            // The centered image and the columns are scratch (rented: a large layer's columns would be a large-object
+            // allocation per item).
+            var centered = ArrayPool<int>.Shared.Rent(plane);
+            var col = win.IsPointwise ? centered : ArrayPool<int>.Shared.Rent(K * P);
+            try
+            {
+                var src = x.Ints!.AsSpan(n * plane, plane);
+                for (var i = 0; i < plane; i++) centered[i] = src[i] - zx; // padding then reads 0 = the zero point
+                var acc = new int[4 * P];
+                var wide = fits ? [] : new long[P];
+                for (var grp = 0; grp < g; grp++)
+                {
+                    // Pointwise: the group's channels are its columns already.
+                    var offset = win.IsPointwise ? grp * Cg * P : 0;
+                    if (!win.IsPointwise) win.Im2Col<int>(centered.AsSpan(0, plane), grp * Cg, Cg, col.AsSpan(0, K * P), 0);
+                    var first = grp * Mg;
+                    if (channelsInParallel)
+                        Parallel.For(0, (Mg + 3) / 4, b => Channels(n, first + 4 * b, Math.Min(4, Mg - 4 * b), col, offset, new int[4 * P], fits ? [] : new long[P]));
+                    else
+                        for (var mi = 0; mi < Mg; mi += 4) Channels(n, first + mi, Math.Min(4, Mg - mi), col, offset, acc, wide);
+                }
+            }
+            finally
+            {
+                if (col != centered) ArrayPool<int>.Shared.Return(col);
+                ArrayPool<int>.Shared.Return(centered);
+            }
+        }
+        // Several items: one item per core at a time, which keeps every core busy on small layers.
+        if (win.N > 1) Parallel.For(0, win.N, n => Item(n, channelsInParallel: false));
+        else Item(0, channelsInParallel: Mg >= 8 && Environment.ProcessorCount > 1);
         return Tensor.FromInts(win.OutShape(M, x.Rank), y, outQ);
     }
 

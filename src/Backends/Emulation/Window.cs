@@ -1,4 +1,6 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using ArchNet.Backends.Abstractions;
 using ArchNet.IR;
 
@@ -62,17 +64,20 @@ internal sealed record Window(int N, int C, int H, int W, int KH, int KW, int SH
                 for (var kx = 0; kx < KW; kx++)
                 {
                     var row = col.Slice(((c * KH + ky) * KW + kx) * P, P);
+                    // Outputs ox in [lo, hi) read inside the row (ix = ox * SW - PadLeft + kx * DW in [0, W)); the rest is padding.
+                    var shift = kx * DW - PadLeft;
+                    var lo = Math.Clamp(shift >= 0 ? 0 : (-shift + SW - 1) / SW, 0, OW);
+                    var hi = Math.Clamp(W - 1 - shift < 0 ? 0 : (W - 1 - shift) / SW + 1, lo, OW);
                     for (var oy = 0; oy < OH; oy++)
                     {
                         var iy = oy * SH - PadTop + ky * DH;
                         var dst = row.Slice(oy * OW, OW);
                         if (iy < 0 || iy >= H) { dst.Fill(pad); continue; }
                         var src = plane.Slice(iy * W, W);
-                        for (var ox = 0; ox < OW; ox++)
-                        {
-                            var ix = ox * SW - PadLeft + kx * DW;
-                            dst[ox] = ix >= 0 && ix < W ? src[ix] : pad;
-                        }
+                        dst[..lo].Fill(pad);
+                        dst[hi..].Fill(pad);
+                        if (SW == 1) src.Slice(lo + shift, hi - lo).CopyTo(dst[lo..hi]);
+                        else for (int ox = lo, ix = lo * SW + shift; ox < hi; ox++, ix += SW) dst[ox] = src[ix];
                     }
                 }
         }
@@ -106,6 +111,57 @@ internal static class Simd
                 (new Vector<int>(y[i..]) + va * new Vector<int>(x[i..])).CopyTo(y[i..]);
         }
         for (; i < x.Length; i++) y[i] += a * x[i];
+    }
+
+    /// <summary>
+    /// Four rows of a matrix product at once: <c>a_r[p] += sum_k w_r[k] * x[k * length + p]</c> for r = 0..3, in int32
+    /// (the caller has checked that no sum overflows, so the order of the terms does not change any result). A vector of
+    /// <paramref name="x"/> is loaded once for four accumulators kept in registers.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void MultiplyAccumulate4(ReadOnlySpan<int> w0, ReadOnlySpan<int> w1, ReadOnlySpan<int> w2, ReadOnlySpan<int> w3,
+        ReadOnlySpan<int> x, int length, Span<int> a0, Span<int> a1, Span<int> a2, Span<int> a3)
+    {
+        var rows = w0.Length;
+        if (w1.Length != rows || w2.Length != rows || w3.Length != rows || x.Length < rows * length
+            || a0.Length < length || a1.Length < length || a2.Length < length || a3.Length < length)
+            throw new ArgumentException("MultiplyAccumulate4: spans shorter than the product needs");
+        ref var xr = ref MemoryMarshal.GetReference(x);
+        var p = 0;
+        if (Vector.IsHardwareAccelerated)
+            for (; p <= length - Vector<int>.Count; p += Vector<int>.Count)
+            {
+                var s0 = new Vector<int>(a0[p..]);
+                var s1 = new Vector<int>(a1[p..]);
+                var s2 = new Vector<int>(a2[p..]);
+                var s3 = new Vector<int>(a3[p..]);
+                var offset = (nuint)p;
+                for (var k = 0; k < rows; k++, offset += (nuint)length)
+                {
+                    var v = Vector.LoadUnsafe(ref xr, offset);
+                    s0 += v * w0[k];
+                    s1 += v * w1[k];
+                    s2 += v * w2[k];
+                    s3 += v * w3[k];
+                }
+                s0.CopyTo(a0[p..]);
+                s1.CopyTo(a1[p..]);
+                s2.CopyTo(a2[p..]);
+                s3.CopyTo(a3[p..]);
+            }
+        for (; p < length; p++)
+        {
+            int t0 = a0[p], t1 = a1[p], t2 = a2[p], t3 = a3[p];
+            for (var k = 0; k < rows; k++)
+            {
+                var v = x[k * length + p];
+                t0 += w0[k] * v;
+                t1 += w1[k] * v;
+                t2 += w2[k] * v;
+                t3 += w3[k] * v;
+            }
+            (a0[p], a1[p], a2[p], a3[p]) = (t0, t1, t2, t3);
+        }
     }
 
     public static float Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
