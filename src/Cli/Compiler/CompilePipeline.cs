@@ -515,9 +515,21 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
         foreach (var (start, count, inputs) in batches)
         {
             var perLayer = layerItems < options.LayerFidelityItems;
-            var q = Emulate(count, inputs, perLayer ? layerValues.Contains : null);
+            // ORT's float reference (one thread) runs while the emulator computes the same items.
             var refInputs = eval.Arrays.ToDictionary(kv => kv.Key, kv => DataLoader.Slice(kv.Value, start, count));
-            var r = reference.Run(refInputs);
+            var referenceRun = Task.Run(() => reference.Run(refInputs));
+            EmulatorRun q;
+            try
+            {
+                q = Emulate(count, inputs, perLayer ? layerValues.Contains : null);
+            }
+            catch
+            {
+                // The session is disposed on the way out: let its run finish first. The emulator's error is the one to report.
+                try { referenceRun.Wait(); } catch (AggregateException) { }
+                throw;
+            }
+            var r = referenceRun.GetAwaiter().GetResult();
             for (var k = 0; k < outputs.Count; k++)
             {
                 var name = outputs[k];
