@@ -278,7 +278,6 @@ public sealed class Distiller(DistillationOptions options, IDiagnostics diagnost
         var n = (int)data.shape[0];
         var batch = Math.Min(options.BatchSize, n);
         using var progress = diagnostics.BeginProgress($"distill block {k}/{cuts.Count}", steps);
-        var clock = Stopwatch.StartNew();
         var losses = new List<double>();
         student.train();
         for (var step = 0; step < steps; step++)
@@ -319,8 +318,7 @@ public sealed class Distiller(DistillationOptions options, IDiagnostics diagnost
             optimizer.step();
             var value = loss.item<float>();
             losses.Add(value);
-            var eta = TimeSpan.FromSeconds(clock.Elapsed.TotalSeconds / (step + 1) * (steps - step - 1));
-            progress.Advance(1, $"loss {value:G4} eta {eta:mm\\:ss}");
+            progress.Advance(1, $"loss {value:G4}"); // the progress line gives the ETA
         }
         student.eval();
         // Averages of the first and last tenth: single batches are noisy.
