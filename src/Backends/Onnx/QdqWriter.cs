@@ -77,22 +77,23 @@ public static class QdqWriter
             }
         }
 
-        // Weights are most of a model's bytes: each is quantized to its storage type on its own core, before the graph
-        // is built in node order.
-        var weights = src.Nodes.SelectMany(n => n.Inputs)
+        // Quantized float constants (weights, biases) become integer constants. Weights are most of a model's bytes: each
+        // is quantized to its storage type on its own core, before the graph is built in node order.
+        var constants = src.Nodes.SelectMany(n => n.Inputs).OfType<Value>()
             .Where(v => v is { IsConstant: true, Quant: not null } && v.Constant!.ElementType == ElementType.Float)
             .Distinct().ToList();
-        var storedWeights = new TensorData[weights.Count];
-        Parallel.For(0, weights.Count, i => storedWeights[i] = QuantizeToStorage(weights[i]!.Constant!, weights[i]!.Quant!));
-        var storage = weights.Select((v, i) => (v!, storedWeights[i])).ToDictionary();
+        var integerData = new TensorData[constants.Count];
+        Parallel.For(0, constants.Count, i => integerData[i] = QuantizeToStorage(constants[i].Constant!, constants[i].Quant!));
+        var storage = constants.Zip(integerData).ToDictionary();
 
         Value MapConstant(Value c)
         {
             if (map.TryGetValue(c, out var known)) return known;
             Value result;
-            if (c.Quant is { } q && c.Constant!.ElementType == ElementType.Float)
+            if (storage.TryGetValue(c, out var integers))
             {
-                var stored = graph.AddConstant(Fresh(c.Name + QuantizedSuffix), storage[c]);
+                var q = c.Quant!;
+                var stored = graph.AddConstant(Fresh(c.Name + QuantizedSuffix), integers);
                 var (scale, zp) = ParamConstants(graph, q, c.Name, Fresh);
                 var attrs = q.Axis is { } axis ? new[] { IR.Attribute.Int("axis", axis) } : [];
                 result = new Value(c.Name, c.Type);
