@@ -316,15 +316,11 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
     private static int BatchSize(Model model) =>
         model.Graph.Inputs.Where(i => !i.IsConstant).Select(i => i.Shape is { Rank: > 0 } s && s[0].Value is { } b ? (int)b : 32).DefaultIfEmpty(32).Min();
 
-    public static IEnumerable<(int Start, int Count, Dictionary<string, Tensor> Inputs)> Batches(Dataset data, int batch, int from = 0)
-    {
-        for (var start = from; start < data.Count; start += batch)
-        {
-            var count = Math.Min(batch, data.Count - start);
-            yield return (start, count, data.Arrays.ToDictionary(kv => kv.Key,
-                kv => Tensor.FromTensorData(DataLoader.Slice(kv.Value, start, count))));
-        }
-    }
+    /// <summary>The items from <paramref name="from"/> on, <paramref name="batch"/> at a time (the last batch may be
+    /// shorter), as emulator inputs; each batch is sliced when it is reached.</summary>
+    public static IEnumerable<(int Start, int Count, Dictionary<string, Tensor> Inputs)> Batches(Dataset data, int batch, int from = 0) =>
+        SliceStarts(data.Count, batch, partialLast: true, from).Select(s => (s.Start, s.Count, data.Arrays.ToDictionary(kv => kv.Key,
+            kv => Tensor.FromTensorData(DataLoader.Slice(kv.Value, s.Start, s.Count)))));
 
     /// <summary>Largest total size of the exposed values of one calibration run (bytes). Calibration runs one inference per
     /// core at once, each on one thread, and the core that ran it folds its outputs into statistics while they are still
@@ -444,12 +440,12 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
         return stats;
     };
 
-    /// <summary>(start, count) of each run of <paramref name="batch"/> items; a shorter last one only when the graph takes
-    /// any batch.</summary>
-    private static List<(int Start, int Count)> SliceStarts(int items, int batch, bool partialLast)
+    /// <summary>(start, count) of each run of <paramref name="batch"/> items from <paramref name="from"/> on; a shorter last
+    /// one only when <paramref name="partialLast"/> (calibration: when the graph takes any batch).</summary>
+    private static List<(int Start, int Count)> SliceStarts(int items, int batch, bool partialLast, int from = 0)
     {
         var slices = new List<(int, int)>();
-        for (var start = 0; start < items && (partialLast || start + batch <= items); start += batch)
+        for (var start = from; start < items && (partialLast || start + batch <= items); start += batch)
             slices.Add((start, Math.Min(batch, items - start)));
         return slices;
     }
