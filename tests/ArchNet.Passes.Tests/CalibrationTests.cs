@@ -106,6 +106,13 @@ public sealed class CalibrationTests
         other.ObserveRange([-100f, 100f], [2], channelSums: false);
         other.ObserveHistogram([1f]);
         Assert.Throws<InvalidOperationException>(() => folded.Add(other));
+
+        // A part with other channels is passed over for the means, as ObserveRange passes over such a value.
+        var means = folded.ChannelMeans!;
+        var fourChannels = new TensorStatistics();
+        fourChannels.ObserveRange(Values(8, 7, specials: false).AsSpan(), [1, 4, 2], channelSums: true);
+        folded.Add(fourChannels);
+        Assert.Equal(means, folded.ChannelMeans);
     }
 
     /// <summary>Bias correction against its definition: bias - sum over each output channel's row of

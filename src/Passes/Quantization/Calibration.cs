@@ -157,8 +157,10 @@ public sealed class TensorStatistics
         {
             ChannelSums ??= new double[sums.Length];
             if (ChannelSums.Length == sums.Length)
+            {
                 for (var c = 0; c < sums.Length; c++) ChannelSums[c] += sums[c];
-            ChannelItems += part.ChannelItems;
+                ChannelItems += part.ChannelItems;
+            }
         }
         if (part.Histogram is { } bins)
         {
