@@ -263,8 +263,9 @@ internal sealed partial class Kernels(QuantSemantics semantics)
             {
                 var src = x.Ints!.AsSpan(n * plane, plane);
                 for (var i = 0; i < plane; i++) centered[i] = src[i] - zx; // padding then reads 0 = the zero point
-                var acc = new int[4 * P];
-                var wide = fits ? [] : new long[P];
+                // One item's channels in order share one scratch; spread over the cores, each block has its own.
+                var acc = channelsInParallel ? [] : new int[4 * P];
+                var wide = fits || channelsInParallel ? [] : new long[P];
                 for (var grp = 0; grp < g; grp++)
                 {
                     // Pointwise: the group's channels are its columns already.
