@@ -120,6 +120,27 @@ public sealed class DistillerTests(ITestOutputHelper output)
         Assert.Equal(1200, DistillationOptions.DefaultSteps(null));
     }
 
+    /// <summary>QDrop's masks come from the distillation's own generators: two distillations training at once in one
+    /// process (as tests do) end exactly where each ends alone. From torch's global generator, they took each other's draws.</summary>
+    [Fact]
+    public void QDropMasks_DoNotDependOnOtherTorchWorkInTheProcess()
+    {
+        float[] Train()
+        {
+            var teacher = TinyTeacher();
+            var student = TinyTeacher();
+            var records = ReplacementCatalog.BuildStudent(student, Archnet);
+            new Distiller(new DistillationOptions { Steps = 30, BatchSize = 8, Seed = 2, ActivationDrop = 0.5 }, SilentDiagnostics.Instance)
+                .Run(teacher, student, Inputs(64), new QuantizationPlan(4, 4, true, false), records);
+            return [.. student.Graph.Nodes.Where(n => n.OpType is "Conv" or "Gemm").SelectMany(n => n.Input(1)!.Constant!.ToFloats())];
+        }
+        var alone = Train();
+        var together = new float[2][];
+        Parallel.For(0, 2, new ParallelOptions { MaxDegreeOfParallelism = 2 }, i => together[i] = Train());
+        Assert.Equal(alone, together[0]);
+        Assert.Equal(alone, together[1]);
+    }
+
     [Theory]
     [InlineData(0.0)]
     [InlineData(0.5)] // QDrop's random masks too

@@ -161,11 +161,11 @@ public sealed class Distiller(DistillationOptions options, IDiagnostics diagnost
         {
             if (options.StopAfterPeriods is { } stop && period >= stop) break;
             var final = period == periods - 1;
-            // Reseeded per period so that a resumed run draws the same QDrop masks as an uninterrupted one.
-            torch.manual_seed(options.Seed * 1_000_003L + period);
-            if (fq is not null) fq.DropProbability = options.ActivationDrop;
+            // QDrop's masks from a generator seeded per period: a resumed run draws the same masks as an uninterrupted one.
+            using var masks = new Generator(unchecked((ulong)(options.Seed * 1_000_003L + period)));
+            if (fq is not null) (fq.DropProbability, fq.DropMasks) = (options.ActivationDrop, masks);
             var (f, l) = TrainPeriod(period, final, stepsPerPeriod, teacherModule, studentModule, data, parameters, outputs.Count, cuts);
-            if (fq is not null) fq.DropProbability = 0;
+            if (fq is not null) (fq.DropProbability, fq.DropMasks) = (0, null);
             if (double.IsNaN(firstLoss)) firstLoss = f;
             periodLosses.Add((f, l));
             lastLoss = l;

@@ -90,10 +90,15 @@ public sealed class FakeQuantizers : nn.Module
 
     /// <summary>
     /// QDrop (Wei et al. 2022): while training, each activation element keeps its float value with this probability
-    /// instead of its quantized one (drawn anew every forward from torch's generator), so the weights also learn to
+    /// instead of its quantized one (drawn anew every forward from <see cref="DropMasks"/>), so the weights also learn to
     /// work with partly unquantized inputs; 0 (evaluation, write-back): every element quantized.
     /// </summary>
     public double DropProbability { get; set; }
+
+    /// <summary>The generator QDrop's masks are drawn from (null: torch's global one). The distiller gives each period its
+    /// own, seeded per period, so that nothing else drawing from torch's global generator in the process (another
+    /// distillation, a test running beside it) can move the masks.</summary>
+    public Generator? DropMasks { get; set; }
 
     /// <summary>Observes every activation group's float maximum and mean magnitude (one forward of the float student).</summary>
     public Func<Value, Tensor, Tensor> Observer(Dictionary<Value, (double Max, double MeanAbs)> seen) => (v, t) =>
@@ -161,7 +166,7 @@ public sealed class FakeQuantizers : nn.Module
     }
 
     private Tensor Dropped(Tensor x, Tensor q) =>
-        DropProbability > 0 ? torch.where(torch.rand_like(x) < DropProbability, x, q) : q;
+        DropProbability > 0 ? torch.where(torch.rand(x.shape, x.dtype, x.device, generator: DropMasks) < DropProbability, x, q) : q;
 
     private static Tensor Quantize(Tensor x, Tensor step, long qmin, long qmax, long perStep) =>
         // LSQ gradient scale 1/sqrt(N qmax): the step's gradient is comparable in size to the weights'.
