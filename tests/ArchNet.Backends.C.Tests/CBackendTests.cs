@@ -14,12 +14,14 @@ public sealed class CBackendTests
         "8 8 HalfToEven FloatScale false",
         "4 8 HalfUp MultiplierShift true",
         "8 8 HalfAwayFromZero FloatScale true",
+        "4 4 HalfAwayFromZero MultiplierShift true true",
+        "8 8 HalfToEven FloatScale true true",
     };
 
     private static N Parse(string s)
     {
         var p = s.Split(' ');
-        return new N(int.Parse(p[0]), int.Parse(p[1]), p[2], p[3], bool.Parse(p[4]));
+        return new N(int.Parse(p[0]), int.Parse(p[1]), p[2], p[3], bool.Parse(p[4]), p.Length > 5 && bool.Parse(p[5]));
     }
 
     /// <summary>Emits, compiles with gcc, runs 20 random items; every output integer must equal the emulator's.</summary>

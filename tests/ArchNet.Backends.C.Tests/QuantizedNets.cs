@@ -12,9 +12,13 @@ namespace ArchNet.Backends.C.Tests;
 /// </summary>
 public static class QuantizedNets
 {
-    public sealed record Numerics(int WeightBits, int ActivationBits, string Rounding, string Requantization, bool SignedActivations = false)
+    /// <param name="UnsignedWhereNonNegative">With signed activations: values never negative on the calibration items are
+    /// unsigned symmetric (the quantizer's choice on chips that take both), so kernels read and write both kinds.</param>
+    public sealed record Numerics(int WeightBits, int ActivationBits, string Rounding, string Requantization, bool SignedActivations = false,
+        bool UnsignedWhereNonNegative = false)
     {
-        public override string ToString() => $"W{WeightBits}A{ActivationBits} {Rounding} {Requantization}{(SignedActivations ? " signed" : "")}";
+        public override string ToString() =>
+            $"W{WeightBits}A{ActivationBits} {Rounding} {Requantization}{(SignedActivations ? " signed" : "")}{(UnsignedWhereNonNegative ? " unsigned-where-non-negative" : "")}";
     }
 
     private static Value Conv(GraphBuilder b, Value input, long cin, long cout, long k, long stride, long pad, long group = 1) =>
@@ -104,7 +108,9 @@ public static class QuantizedNets
         {
             if (!lo.ContainsKey(v.Name)) continue;
             var (a, c) = (lo[v.Name], hi[v.Name]);
-            if (n.SignedActivations)
+            if (n.SignedActivations && n.UnsignedWhereNonNegative && a >= 0)
+                v.Quant = QuantParams.PerTensor(n.ActivationBits, false, Math.Max(c, 1e-6f) / ((1 << n.ActivationBits) - 1), 0);
+            else if (n.SignedActivations)
             {
                 var qmax = (1 << (n.ActivationBits - 1)) - 1;
                 v.Quant = QuantParams.PerTensor(n.ActivationBits, true, Math.Max(Math.Max(-a, c), 1e-6f) / qmax, 0);

@@ -22,9 +22,42 @@ public sealed class EmulatorVsOrtTests(ITestOutputHelper output)
 
     [Theory]
     [MemberData(nameof(AllOps))]
-    public void PowerOfTwoScales_EmulatorEqualsOrtReference_Exactly(string op)
+    public void PowerOfTwoScales_EmulatorEqualsOrtReference_Exactly(string op) => AssertExactlyEqual(op, PowerOfTwo());
+
+    /// <summary>
+    /// Symmetric signed activations where the chip also takes unsigned ones (ti-tda4vm, archnet-transformer): values
+    /// that are never negative (ReLU, softmax, sigmoid outputs) are unsigned, the rest signed, so ops read and write
+    /// both kinds in one graph (a residual Add of a signed input and a ReLU output, a MatMul of both).
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(AllOps))]
+    public void UnsignedWhereNonNegative_EmulatorEqualsOrtReference_Exactly(string op) => AssertExactlyEqual(op, SignedSymmetric());
+
+    [Theory]
+    [InlineData("ConvRelu")]
+    [InlineData("ResidualBlock")]
+    [InlineData("Softmax")]
+    public void UnsignedWhereNonNegative_NeverNegativeValuesAreUnsigned_TheRestSigned(string op)
     {
-        var model = QuantizedOps.Quantize(op, PowerOfTwo(), out var data);
+        var model = QuantizedOps.Quantize(op, SignedSymmetric(), out _);
+        var activations = model.Graph.Inputs.Concat(model.Graph.Nodes.SelectMany(n => n.Outputs)).Where(v => v.Quant is not null).ToList();
+        Assert.All(model.Graph.Inputs, v => Assert.True(v.Quant!.Signed, $"{v.Name}: random inputs in [-2, 2] are signed"));
+        var unsigned = activations.Where(v => !v.Quant!.Signed).ToList();
+        Assert.NotEmpty(unsigned);
+        Assert.All(unsigned, v => Assert.Equal(0, v.Quant!.ZeroPoints[0]));
+        Assert.All(activations.Where(v => v.Producer?.OpType is "Relu" or "Softmax"),
+            v => Assert.False(v.Quant!.Signed, $"{v.Name} ({v.Producer!.OpType}) is never negative"));
+    }
+
+    private static QuantizationTarget SignedSymmetric() => PowerOfTwo() with
+    {
+        Activations = new IntegerFormat(8, Signed: true, Symmetric: true, PowerOfTwoScales: true),
+        UnsignedWhereNonNegative = true,
+    };
+
+    private static void AssertExactlyEqual(string op, QuantizationTarget target)
+    {
+        var model = QuantizedOps.Quantize(op, target, out var data);
         foreach (var inputs in data)
             foreach (var (name, emu, ort) in QuantizedOps.Compare(model, inputs, optimize: false))
             {

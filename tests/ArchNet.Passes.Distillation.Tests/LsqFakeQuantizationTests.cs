@@ -214,6 +214,64 @@ public sealed class LsqFakeQuantizationTests
         Assert.Equal(1f, Kept(fq.ApplyRelu(c, r, t)!, t.relu()));
     }
 
+    /// <summary>
+    /// A chip with signed and unsigned symmetric activations: the group the float student never makes negative (the
+    /// conv -> ReLU unit) trains unsigned with 15 positive levels at 4 bits, the rest signed with 7; without the option
+    /// every group is signed. Signedness is decided by the group's representative (the ReLU output), not by the
+    /// ReLU's negative input, as the quantizer's calibration decides it.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void SignedPlan_GroupsNeverNegative_TrainUnsigned_WhereTheChipAllows(bool unsignedWhereNonNegative)
+    {
+        var b = new GraphBuilder(seed: 4);
+        var x = b.Input("x", 8, 2, 6, 6);
+        var c1 = b.Op("Conv", [x, b.Random([4, 2, 3, 3], -0.5f, 0.5f)], Attribute.Ints("pads", 1, 1, 1, 1));
+        var r1 = b.Op("Relu", c1);
+        var c2 = b.Op("Conv", [r1, b.Random([3, 4, 3, 3], -0.5f, 0.5f)], Attribute.Ints("pads", 1, 1, 1, 1));
+        b.Output(c2);
+        var model = b.Build();
+        ShapeInference.Run(model.Graph);
+
+        using var scope = NewDisposeScope();
+        using var module = new GraphModule(model);
+        using var fq = new FakeQuantizers(model.Graph, new QuantizationPlan(4, 4, true, SignedActivations: true)
+        {
+            UnsignedWhereNonNegative = unsignedWhereNonNegative,
+        });
+        var seen = new Dictionary<Value, ActivationObservation>();
+        var input = rand([8, 2, 6, 6], generator: new Generator().manual_seed(2)) * 2 - 1;
+        using (no_grad())
+        {
+            module.Transform = fq.Observer(seen);
+            module.forward([input]);
+        }
+        fq.InitialiseActivationSteps(seen);
+        Assert.True(seen[r1].RepresentativeMin >= 0);
+        Assert.True(seen[c2].RepresentativeMin < 0);
+
+        var learned = fq.Learned().Activations;
+        Assert.Equal(!unsignedWhereNonNegative, learned[r1.Name].Signed);
+        Assert.Equal(!unsignedWhereNonNegative, learned[c1.Name].Signed); // the ReLU's input shares its group
+        Assert.True(learned[x.Name].Signed);
+        Assert.True(learned[c2.Name].Signed);
+
+        var step = learned[r1.Name].Step;
+        var wide = tensor(new[] { -100f, 100f });
+        var q = fq.Apply(r1, wide).data<float>().ToArray();
+        var (lo, hi) = unsignedWhereNonNegative ? (0, 15) : (-8, 7);
+        Assert.Equal(lo, q[0] / step, 4);
+        Assert.Equal(hi, q[1] / step, 4);
+        Assert.Equal(unsignedWhereNonNegative, fq.ApplyRelu(c1, r1, wide) is not null);
+
+        // The IR gets the trained signedness: the QDQ writer and the emulator read it from there.
+        foreach (var v in new[] { x, c1, r1, c2 }) v.Quant = QuantParams.PerTensor(4, true, 1f);
+        fq.Learned().ApplyTo(model);
+        Assert.Equal(!unsignedWhereNonNegative, r1.Quant!.Signed);
+        Assert.True(c2.Quant!.Signed);
+    }
+
     [Fact]
     public void WithoutGradients_TheFusedNodeStillQuantizes()
     {

@@ -35,6 +35,11 @@ public static class NumericsChoice
         var semantics = new QuantSemantics(rounding, requant, numerics.AccumulatorBits);
         int[] Allowed(BitWidths b) => b.IsAny ? [2, 3, 4, 5, 6, 7, 8, 16] : [.. b.Values];
         return new QuantizationTarget(weights, activations, w.Granularity.Contains(Granularity.PerChannel), semantics,
-            Allowed(w.Bits), Allowed(a.Bits));
+            Allowed(w.Bits), Allowed(a.Bits))
+        {
+            // Symmetric signed activations leave half their levels unused on a tensor that is never negative; where the
+            // chip also takes unsigned ones, such tensors use those. (Asymmetric formats cover [0, max] with a zero point.)
+            UnsignedWhereNonNegative = actSigned && actSymmetric && a.Signedness.Contains(Signedness.Unsigned),
+        };
     }
 }

@@ -138,7 +138,7 @@ public sealed class Distiller(DistillationOptions options, IDiagnostics diagnost
         // Activation steps start at the float student's maxima on the first items.
         if (fq is not null)
         {
-            var maxima = new Dictionary<Value, (double Max, double MeanAbs)>();
+            var maxima = new Dictionary<Value, ActivationObservation>();
             using var _ = NewDisposeScope();
             using var noGrad = torch.no_grad();
             studentModule.Transform = fq.Observer(maxima);

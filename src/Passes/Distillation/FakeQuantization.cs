@@ -15,10 +15,22 @@ public sealed record QuantizationPlan(int WeightBits, int ActivationBits, bool P
     /// <see cref="EdgeLayerPolicy.EightBit"/>); null: the same as the rest.</summary>
     public int? EdgeLayerBits { get; init; }
 
+    /// <summary>The quantizer's <see cref="QuantizationTarget.UnsignedWhereNonNegative"/>: with signed activations, a group
+    /// the float student never makes negative trains (and is written) unsigned.</summary>
+    public bool UnsignedWhereNonNegative { get; init; }
+
     /// <summary>Largest weight level: symmetric narrow range, the quantizer's convention (2 bits: -1, 0, 1).</summary>
     public static long WeightQMax(int bits) => (1L << (bits - 1)) - 1;
-    public long ActivationQMax(int bits) => SignedActivations ? (1L << (bits - 1)) - 1 : (1L << bits) - 1;
-    public long ActivationQMin(int bits) => SignedActivations ? -(1L << (bits - 1)) : 0;
+    public static long ActivationQMax(int bits, bool signed) => signed ? (1L << (bits - 1)) - 1 : (1L << bits) - 1;
+    public static long ActivationQMin(int bits, bool signed) => signed ? -(1L << (bits - 1)) : 0;
+}
+
+/// <summary>What one forward of the float student showed of an activation group: its largest and mean magnitude, its
+/// largest value and mean of the positive part (all over the group's values), and the smallest value of the group's
+/// representative (NaN: not seen), which decides signedness as the quantizer's calibration does.</summary>
+public readonly record struct ActivationObservation(double AbsMax, double AbsMean, double Max, double PositiveMean, double RepresentativeMin)
+{
+    public static readonly ActivationObservation None = new(0, 0, 0, 0, double.NaN);
 }
 
 /// <summary>
@@ -33,7 +45,7 @@ public sealed class FakeQuantizers : nn.Module
     private readonly Dictionary<Value, (Parameter Step, int Bits)> _weightSteps = [];
     private readonly Dictionary<Value, int> _weightAxis = [];
     private readonly Dictionary<Value, Value> _group = [];
-    private readonly Dictionary<Value, (Parameter Step, int Bits)> _activationSteps = [];
+    private readonly Dictionary<Value, (Parameter Step, int Bits, bool Signed)> _activationSteps = [];
     private readonly List<Parameter> _ordered = [];
 
     public FakeQuantizers(Graph graph, QuantizationPlan plan) : base("fake_quant")
@@ -77,7 +89,7 @@ public sealed class FakeQuantizers : nn.Module
             var p = new Parameter(torch.ones(1), requires_grad: true);
             p.DetachFromDisposeScope();
             register_parameter($"a{index++}", p);
-            _activationSteps[rep] = (p, edgeGroups.Contains(rep) ? plan.EdgeLayerBits!.Value : plan.ActivationBits);
+            _activationSteps[rep] = (p, edgeGroups.Contains(rep) ? plan.EdgeLayerBits!.Value : plan.ActivationBits, plan.SignedActivations);
             _ordered.Add(p);
         }
     }
@@ -100,33 +112,45 @@ public sealed class FakeQuantizers : nn.Module
     /// distillation, a test running beside it) can move the masks.</summary>
     public Generator? DropMasks { get; set; }
 
-    /// <summary>Observes every activation group's float maximum and mean magnitude (one forward of the float student).</summary>
-    public Func<Value, Tensor, Tensor> Observer(Dictionary<Value, (double Max, double MeanAbs)> seen) => (v, t) =>
+    /// <summary>Observes every activation group's float range (one forward of the float student).</summary>
+    public Func<Value, Tensor, Tensor> Observer(Dictionary<Value, ActivationObservation> seen) => (v, t) =>
     {
         if (_group.TryGetValue(v, out var rep) && t.is_floating_point())
         {
+            using var scope = NewDisposeScope();
             var d = t.detach();
-            var m = Lowering.TorchTensors.ToScalar(_plan.SignedActivations ? d.abs().max() : d.max());
-            var mean = Lowering.TorchTensors.ToScalar(_plan.SignedActivations ? d.abs().mean() : d.clamp_min(0).mean());
-            var old = seen.GetValueOrDefault(rep);
-            seen[rep] = (Math.Max(old.Max, m), Math.Max(old.MeanAbs, mean));
+            double Scalar(Tensor x) => Lowering.TorchTensors.ToScalar(x);
+            var old = seen.GetValueOrDefault(rep, ActivationObservation.None);
+            var min = v == rep ? Scalar(d.min()) : double.NaN;
+            seen[rep] = new ActivationObservation(
+                Math.Max(old.AbsMax, Scalar(d.abs().max())), Math.Max(old.AbsMean, Scalar(d.abs().mean())),
+                Math.Max(old.Max, Scalar(d.max())), Math.Max(old.PositiveMean, Scalar(d.clamp_min(0).mean())),
+                double.IsNaN(old.RepresentativeMin) ? min : double.IsNaN(min) ? old.RepresentativeMin : Math.Min(old.RepresentativeMin, min));
         }
         return t;
     };
 
     /// <summary>
-    /// Each step starts at the smaller of max/qmax (no clipping) and LSQ's 2 mean|x| / sqrt(qmax): at 8 bits the
-    /// first usually wins, at 4 bits the second keeps resolution where most values are instead of at the rare peak.
+    /// Decides each group's signedness (<see cref="QuantizationPlan.UnsignedWhereNonNegative"/>) and starts its step at
+    /// the smaller of max/qmax (no clipping) and LSQ's 2 mean|x| / sqrt(qmax): at 8 bits the first usually wins, at 4
+    /// bits the second keeps resolution where most values are instead of at the rare peak.
     /// </summary>
-    public void InitialiseActivationSteps(Dictionary<Value, (double Max, double MeanAbs)> seen)
+    public void InitialiseActivationSteps(IReadOnlyDictionary<Value, ActivationObservation> seen)
     {
         using var noGrad = torch.no_grad();
-        foreach (var (rep, (p, bits)) in _activationSteps)
+        foreach (var (rep, (p, bits, _)) in _activationSteps.ToList())
         {
-            var (max, mean) = seen.GetValueOrDefault(rep, (1.0, 1.0));
-            var qmax = _plan.ActivationQMax(bits);
+            var signed = _plan.SignedActivations;
+            double max = 1.0, mean = 1.0;
+            if (seen.TryGetValue(rep, out var o))
+            {
+                if (signed && _plan.UnsignedWhereNonNegative && o.RepresentativeMin >= 0) signed = false;
+                (max, mean) = signed ? (o.AbsMax, o.AbsMean) : (o.Max, o.PositiveMean);
+            }
+            var qmax = QuantizationPlan.ActivationQMax(bits, signed);
             var step = Math.Min(max / qmax, 2 * mean / Math.Sqrt(qmax));
             p.fill_(Math.Max(step, 1e-4));
+            _activationSteps[rep] = (p, bits, signed);
         }
     }
 
@@ -141,8 +165,9 @@ public sealed class FakeQuantizers : nn.Module
         }
         if (_group.TryGetValue(v, out var rep))
         {
-            var (step, bits) = _activationSteps[rep];
-            return Dropped(t, Quantize(t, step, _plan.ActivationQMin(bits), _plan.ActivationQMax(bits), t.numel() / Math.Max(1, t.shape[0])));
+            var (step, bits, signed) = _activationSteps[rep];
+            return Dropped(t, Quantize(t, step, QuantizationPlan.ActivationQMin(bits, signed), QuantizationPlan.ActivationQMax(bits, signed),
+                t.numel() / Math.Max(1, t.shape[0])));
         }
         return t;
     }
@@ -157,9 +182,9 @@ public sealed class FakeQuantizers : nn.Module
         if (!Enabled || !x.is_floating_point() || !_group.TryGetValue(input, out var rep) || !_group.TryGetValue(output, out var outRep)
             || rep != outRep)
             return null;
-        var (step, bits) = _activationSteps[rep];
-        if (_plan.ActivationQMin(bits) != 0) return null;
-        var qmax = _plan.ActivationQMax(bits);
+        var (step, bits, signed) = _activationSteps[rep];
+        if (signed) return null;
+        var qmax = QuantizationPlan.ActivationQMax(bits, signed);
         var perStep = x.numel() / Math.Max(1, x.shape[0]);
         var q = LsqFakeQuantization.ApplyRelu(x, step, qmax, 1.0 / Math.Sqrt(Math.Max(1, perStep) * (double)qmax));
         return DropProbability > 0 ? Dropped(x.relu(), q) : q;
@@ -184,8 +209,8 @@ public sealed class FakeQuantizers : nn.Module
         var activations = new Dictionary<string, LearnedActivation>(StringComparer.Ordinal);
         foreach (var (v, rep) in _group)
         {
-            var (step, bits) = _activationSteps[rep];
-            activations[v.Name] = new LearnedActivation((float)(Math.Abs(Lowering.TorchTensors.ToScalar(step)) + 1e-8), bits);
+            var (step, bits, signed) = _activationSteps[rep];
+            activations[v.Name] = new LearnedActivation((float)(Math.Abs(Lowering.TorchTensors.ToScalar(step)) + 1e-8), bits, signed);
         }
         return new LearnedQuantization(_plan, weights, activations);
     }
@@ -194,8 +219,8 @@ public sealed class FakeQuantizers : nn.Module
 /// <summary>A trained weight's scales (per output channel along <paramref name="Axis"/>, or one) and its bit width.</summary>
 public sealed record LearnedWeight(float[] Scales, int? Axis, int Bits);
 
-/// <summary>A trained activation step and its bit width.</summary>
-public sealed record LearnedActivation(float Step, int Bits);
+/// <summary>A trained activation step, its bit width and signedness.</summary>
+public sealed record LearnedActivation(float Step, int Bits, bool Signed);
 
 /// <summary>What quantization-aware training learned, keyed by value name, ready to be written into the IR.</summary>
 public sealed record LearnedQuantization(
@@ -215,7 +240,7 @@ public sealed record LearnedQuantization(
         foreach (var v in graph.Inputs.Concat(graph.Nodes.SelectMany(n => n.Outputs)))
         {
             if (v.Quant is null || !Activations.TryGetValue(v.Name, out var learned)) continue;
-            v.Quant = QuantParams.PerTensor(learned.Bits, Plan.SignedActivations, learned.Step);
+            v.Quant = QuantParams.PerTensor(learned.Bits, learned.Signed, learned.Step);
             changed++;
         }
         foreach (var node in graph.Nodes.Where(Quantizer.IsWeightNode))

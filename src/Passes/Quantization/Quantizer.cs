@@ -21,6 +21,13 @@ public sealed record QuantizationTarget(
     IReadOnlyList<int> AllowedWeightBits,
     IReadOnlyList<int> AllowedActivationBits)
 {
+    /// <summary>
+    /// The chip takes both signednesses of its symmetric activations, per tensor: an activation group whose calibrated
+    /// range has no negative value (ReLU outputs, softmax probabilities) is unsigned, with twice the positive levels
+    /// of the signed format (15 instead of 7 at 4 bits); the rest stay <see cref="Activations"/>' signed format.
+    /// </summary>
+    public bool UnsignedWhereNonNegative { get; init; }
+
     /// <summary>The reference CPU: signed symmetric per-channel weights, unsigned asymmetric activations, float requantization.</summary>
     public static QuantizationTarget Default(int weightBits = 8, int activationBits = 8) => new(
         new IntegerFormat(weightBits, Signed: true, Symmetric: true, PowerOfTwoScales: false),
@@ -85,11 +92,14 @@ public static class Quantizer
                 if (rep.IsConstant)
                 {
                     var data = rep.Constant!.ToFloats();
-                    q = RangeSelection.PerTensor(data.DefaultIfEmpty(0).Min(), data.DefaultIfEmpty(0).Max(), f);
+                    var (lo, hi) = (data.DefaultIfEmpty(0).Min(), data.DefaultIfEmpty(0).Max());
+                    if (target.UnsignedWhereNonNegative && lo >= 0) f = f with { Signed = false };
+                    q = RangeSelection.PerTensor(lo, hi, f);
                 }
                 else
                 {
                     var s = stats[rep];
+                    if (target.UnsignedWhereNonNegative && s.Count > 0 && s.Min >= 0) f = f with { Signed = false };
                     if (s.Min < 0 && f.Symmetric && !f.Signed)
                         diagnostics.Warning($"value '{rep.Name}' has negative values but the chip's activations are symmetric unsigned; they saturate at 0");
                     var (lo, hi) = RangeSelection.Choose(s, options.Method, f, options.Percentile);
