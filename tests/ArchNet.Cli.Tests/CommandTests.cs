@@ -90,7 +90,8 @@ public sealed class CommandTests : IDisposable
         var r = Archnetc.Run(_dir.Path, verb, "--help");
         Assert.True(r.ExitCode == 0, r.ToString());
         Assert.Contains("Usage:", r.Stdout);
-        Assert.Contains(verb, r.Stdout);
+        Assert.Contains($"archnetc {verb}", r.Stdout);
+        Assert.DoesNotContain("<MODEL> " + verb, r.Stdout); // the root command's MODEL is no part of a verb's command line
         Assert.Equal("", r.Stderr);
     }
 
