@@ -100,10 +100,11 @@ public sealed class BatchBindingTests
     }
 
     [Fact]
-    public void BatchedForm_RunsStackedItems_LikeEachItemAlone_AndDisposingRestoresTheGraph()
+    public void StackedForm_ForAnyCount_RunsStackedItems_LikeEachItemAlone_AndDisposingRestoresTheGraph()
     {
         var (model, items, token, reshape) = TokenAndHeads();
         var shape = reshape.Input(1);
+        var constants = model.Graph.Constants.Count;
         var data = randn(3, 3, 8);
         using var single = new GraphModule(model);
         var expected = cat([.. Enumerable.Range(0, 3).Select(i => single.forward([data.narrow(0, i, 1)])[0])], 0);
@@ -118,6 +119,7 @@ public sealed class BatchBindingTests
         }
 
         Assert.Same(shape, reshape.Input(1));
+        Assert.Equal(constants, model.Graph.Constants.Count);
         Assert.Single(items.Uses);
         Assert.Single(token.Uses);
         Assert.Equal("Concat", BatchBinding.FirstBound(model.Graph)?.OpType);
@@ -161,7 +163,7 @@ public sealed class BatchBindingTests
     }
 
     [Fact]
-    public void AttentionWithSoftmaxAcrossItems_HasNoBatchedForm_AndNamesTheSoftmax()
+    public void AttentionWithSoftmaxAcrossItems_HasNoStackedForm_AndNamesTheSoftmax()
     {
         var (model, _, _) = AttentionModels.SequenceFirst(softmaxAxis: 0);
 

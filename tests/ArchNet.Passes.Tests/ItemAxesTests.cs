@@ -96,15 +96,15 @@ public sealed class ItemAxesTests
     }
 }
 
-/// <summary>The emulator's stacked form: constants widened to a fixed item count, in place until disposed.</summary>
-public sealed class StackedConstantsTests
+/// <summary>The stacked form for a fixed item count (the emulator's): constants widened to it, in place until disposed.</summary>
+public sealed class StackedFormTests
 {
     [Fact]
     public void Tiled_RepeatsEachOuterSliceAlongTheItemDimension()
     {
         var data = TensorData.FromFloats([2, 1, 3], [1, 2, 3, 4, 5, 6]);
 
-        var tiled = StackedConstants.Tiled(data, 1, 2);
+        var tiled = StackedForm.Tiled(data, 1, 2);
 
         Assert.Equal([2L, 2, 3], tiled.Dims.ToArray());
         Assert.Equal([1f, 2, 3, 1, 2, 3, 4, 5, 6, 4, 5, 6], tiled.ToFloats());
@@ -125,7 +125,7 @@ public sealed class StackedConstantsTests
         var constants = graph.Constants.Count;
         var axes = ItemAxes.Of(graph, 17)!;
 
-        var form = StackedConstants.For(graph, axes, 3);
+        var form = StackedForm.For(graph, axes, 3);
         Assert.Same(token, concat.Input(0));
         using (form.Apply())
         {

@@ -484,19 +484,19 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
     /// <param name="offsets">Per output, the constant a distilled student learned to add (unsigned chips): the
     /// original's output plus it is what the compiled output must reproduce.</param>
     /// <param name="stacked">For a graph bound to one item only by its constants: where the items go; the emulator
-    /// then runs each batch through the constants widened to it (<see cref="StackedConstants"/>).</param>
+    /// then runs each batch through the constants widened to it (<see cref="StackedForm"/>).</param>
     private FidelityResult MeasureFidelity(Model model, byte[] floatGraph, Dataset eval, long[]? labels, int batch,
         IReadOnlyDictionary<string, double> offsets, ItemAxes? stacked = null)
     {
         var integer = new Emulator(model, EmulatorMode.Integer);
-        var stackedEmulators = new Dictionary<int, (StackedConstants Form, Emulator Emulator)>();
+        var stackedEmulators = new Dictionary<int, (StackedForm Form, Emulator Emulator)>();
         EmulatorRun Emulate(int items, Dictionary<string, Tensor> inputs, Func<Value, bool>? keep)
         {
             if (stacked is null || items == 1) return integer.Run(inputs, keep);
             // The emulator reads the graph's nodes and constants as they are while it is built and while it runs.
             if (!stackedEmulators.TryGetValue(items, out var e))
             {
-                var form = StackedConstants.For(model.Graph, stacked, items);
+                var form = StackedForm.For(model.Graph, stacked, items);
                 using (form.Apply()) stackedEmulators[items] = e = (form, new Emulator(model, EmulatorMode.Integer));
             }
             using (e.Form.Apply()) return e.Emulator.Run(inputs, keep);

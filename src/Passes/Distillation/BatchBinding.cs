@@ -40,16 +40,13 @@ public static class BatchBinding
     }
 
     /// <summary>
-    /// A form of <paramref name="graph"/> that runs N stacked items like N runs of one, for training only; null when
-    /// the graph needs none (it stacks as it stands, or it is not bound to one item) or when no form exists. Fixes, all
-    /// exact on one item: a Reshape's shape constant takes the items where <see cref="ItemAxes"/> places them (-1 or 0
-    /// there); a Concat of a constant fixed at batch 1 (a class token) reads the constant expanded to the items' count.
-    /// The graph itself is changed only in those nodes' inputs and only until the form is disposed; the expansion runs
-    /// in nodes outside the graph.
+    /// The graph in a form that runs N stacked items like N runs of one (<see cref="StackedForm"/>, any count: for
+    /// training), applied until disposed; null when the graph needs none (it stacks as it stands, or it is not bound
+    /// to one item) or when no form exists.
     /// </summary>
     /// <param name="leading">Values read item by item (a module's outputs): the items must lead them.</param>
-    /// <param name="unfixed">When null is returned for a bound graph: the first node without a batched form.</param>
-    public static BatchedForm? Unbind(Graph graph, out BatchBound? unfixed, IEnumerable<Value>? leading = null, long opset = 17)
+    /// <param name="unfixed">When null is returned for a bound graph: the first node without a stacked form.</param>
+    public static StackedForm.Applied? Unbind(Graph graph, out BatchBound? unfixed, IEnumerable<Value>? leading = null, long opset = 17)
     {
         unfixed = null;
         if (ItemAxes.Of(graph, opset, leading) is not { } axes) return null;
@@ -58,70 +55,7 @@ public static class BatchBinding
             unfixed = axes.Bound[0];
             return null;
         }
-        if (axes.ReshapeTargets.Count == 0 && axes.Expansions.Count == 0) return null;
-        var form = new BatchedForm(graph);
-        foreach (var (node, target) in axes.ReshapeTargets) form.Retarget(node, target);
-        foreach (var (node, input) in axes.Expansions)
-            form.Expand(node, input, node.Inputs.First(v => v is not null && axes.Positions.ContainsKey(v))!, axes.Positions[node.Outputs[0]].Dim);
-        return form;
-    }
-}
-
-/// <summary>A graph made to run stacked items for training (see <see cref="BatchBinding.Unbind"/>); disposing restores it.</summary>
-public sealed class BatchedForm(Graph graph) : IDisposable
-{
-    private readonly List<(Node Node, int Index, Value? Original)> _rewired = [];
-
-    /// <summary>Nodes outside the graph that the form runs just before a node of the graph.</summary>
-    internal Dictionary<Node, List<Node>> Added { get; } = [];
-
-    /// <summary>The nodes to run, in order: the graph's, with the form's expansions before their readers.</summary>
-    public IEnumerable<Node> Nodes => graph.Nodes.SelectMany(n => Added.TryGetValue(n, out var before) ? [.. before, n] : new[] { n });
-
-    internal void Retarget(Node node, long[] target) =>
-        Rewire(node, 1, new Value(node.Input(1)!.Name + "_batched", null, TensorData.FromInt64s([target.Length], target)));
-
-    /// <summary>Input <paramref name="index"/> of a Concat, size 1 in dimension <paramref name="dim"/>, read expanded to the items' count there.</summary>
-    internal void Expand(Node node, int index, Value items, int dim)
-    {
-        var v = node.Inputs[index]!;
-        var s = v.Shape!;
-        // The items' count from their own shape, the constant's other dimensions around it: Expand to [.., N, ..].
-        var shape = new Value(v.Name + "_items_shape");
-        var count = new Value(v.Name + "_items");
-        var full = new Value(v.Name + "_expanded_shape");
-        var expanded = new Value(v.Name + "_expanded");
-        long[] head = [.. s.Dims.Take(dim).Select(d => d.Value!.Value)];
-        long[] tail = [.. s.Dims.Skip(dim + 1).Select(d => d.Value!.Value)];
-        Added.TryAdd(node, []);
-        Added[node].AddRange(
-        [
-            new Node("Shape", [items], [shape], null, shape.Name),
-            new Node("Slice", [shape, Ints([dim]), Ints([dim + 1]), Ints([0])], [count], null, count.Name),
-            new Node("Concat", [.. head.Length > 0 ? [Ints(head)] : Array.Empty<Value>(), count, .. tail.Length > 0 ? [Ints(tail)] : Array.Empty<Value>()],
-                [full], [ArchNet.IR.Attribute.Int("axis", 0)], full.Name),
-            new Node("Expand", [v, full], [expanded], null, expanded.Name),
-        ]);
-        Rewire(node, index, expanded);
-    }
-
-    private Value Ints(long[] values) => new($"batched_form_ints_{_constants++}", null, TensorData.FromInt64s([values.Length], values));
-
-    private int _constants;
-
-    private void Rewire(Node node, int index, Value value)
-    {
-        _rewired.Add((node, index, node.Input(index)));
-        node.SetInput(index, value);
-    }
-
-    public void Dispose()
-    {
-        for (var i = _rewired.Count - 1; i >= 0; i--) _rewired[i].Node.SetInput(_rewired[i].Index, _rewired[i].Original);
-        _rewired.Clear();
-        // The expansion nodes read graph values (the items, the constant): drop those uses.
-        foreach (var n in Added.Values.SelectMany(l => l))
-            for (var i = 0; i < n.Inputs.Count; i++) n.SetInput(i, null);
-        Added.Clear();
+        var form = StackedForm.For(graph, axes);
+        return form.IsEmpty ? null : form.Apply();
     }
 }
