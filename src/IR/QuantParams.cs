@@ -20,6 +20,14 @@ public sealed record QuantParams(
     public static QuantParams PerTensor(int bits, bool signed, float scale, long zeroPoint = 0) =>
         new(bits, signed, [scale], [zeroPoint]);
 
+    /// <summary>The same representation: equal widths, signedness, axis, scales and zero points. (A record compares its
+    /// arrays by reference, so two values given equal parameters by different passes would differ.)</summary>
+    public bool Equals(QuantParams? other) =>
+        other is not null && Bits == other.Bits && Signed == other.Signed && Axis == other.Axis
+        && Scales.AsSpan().SequenceEqual(other.Scales.AsSpan()) && ZeroPoints.AsSpan().SequenceEqual(other.ZeroPoints.AsSpan());
+
+    public override int GetHashCode() => HashCode.Combine(Bits, Signed, Axis, Scales.Length, Scales.IsDefaultOrEmpty ? 0f : Scales[0]);
+
     public override string ToString() =>
         $"{(Signed ? "i" : "u")}{Bits} scale={(Scales.Length == 1 ? Scales[0].ToString("G6") : $"[{Scales.Length}]")}" +
         $" zp={(ZeroPoints.Length == 1 ? ZeroPoints[0].ToString() : $"[{ZeroPoints.Length}]")}" +
