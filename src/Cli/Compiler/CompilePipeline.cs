@@ -118,13 +118,12 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
             EdgeLayers = o.EdgeLayers,
         }, diagnostics));
         distilled?.Quantization?.ApplyTo(model);
-        if (quantTarget.UnsignedWhereNonNegative)
-        {
-            var activations = model.Graph.Inputs.Concat(model.Graph.Nodes.SelectMany(n => n.Outputs)).Where(v => v.Quant is not null).ToList();
-            diagnostics.Info($"quantize: {activations.Count(v => !v.Quant!.Signed)} of {activations.Count} activations are never negative and use " +
-                $"{capability.Name}'s unsigned format");
-        }
         model.Graph.RemoveDeadCode();
+        var activations = model.Graph.Inputs.Concat(model.Graph.Nodes.SelectMany(n => n.Outputs)).Where(v => v.Quant is not null).ToList();
+        var signedness = new SignednessCounts(activations.Count(v => v.Quant!.Signed), activations.Count(v => !v.Quant!.Signed));
+        if (quantTarget.UnsignedWhereNonNegative)
+            diagnostics.Info($"quantize: {signedness.Unsigned} of {activations.Count} activations are never negative and use " +
+                $"{capability.Name}'s unsigned format");
         Verifier.Verify(model, "quantization");
 
         // The final audit sees the integer types quantization chose (a float bias is an int32 bias now).
@@ -196,6 +195,7 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
             LayerItems = fidelity.LayerItems,
             QuantizedActivations = summary.QuantizedActivations,
             QuantizedWeights = summary.QuantizedWeights,
+            ActivationSignedness = signedness,
             BiasCorrectedLayers = summary.BiasCorrected,
             EqualizedPairs = [.. equalized.Select(p => $"{p.First} -> {p.Second}")],
             EightBitEdgeLayers = summary.EightBitEdgeLayers,

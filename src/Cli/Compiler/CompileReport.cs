@@ -51,6 +51,9 @@ public sealed record CompileReport
     [JsonPropertyName("layers")] public IReadOnlyList<LayerFidelity> Layers { get; init; } = [];
     [JsonPropertyName("quantized_activations")] public int QuantizedActivations { get; init; }
     [JsonPropertyName("quantized_weights")] public int QuantizedWeights { get; init; }
+    /// <summary>Quantized activation values (graph inputs and node outputs) of the artifact by signedness: chips that take
+    /// both symmetric formats get unsigned ones where a value is never negative.</summary>
+    [JsonPropertyName("activation_signedness")] public required SignednessCounts ActivationSignedness { get; init; }
     [JsonPropertyName("bias_corrected_layers")] public int BiasCorrectedLayers { get; init; }
     /// <summary>Convolution pairs rescaled by cross-layer equalization ("first -> second").</summary>
     [JsonPropertyName("equalized_pairs")] public IReadOnlyList<string> EqualizedPairs { get; init; } = [];
@@ -58,6 +61,10 @@ public sealed record CompileReport
     [JsonPropertyName("timings_s")] public required SortedDictionary<string, double> TimingsSeconds { get; init; }
     [JsonPropertyName("distillation")] public DistillationSummary? Distillation { get; init; }
 }
+
+public sealed record SignednessCounts(
+    [property: JsonPropertyName("signed")] int Signed,
+    [property: JsonPropertyName("unsigned")] int Unsigned);
 
 public sealed record DistilledBlock(
     [property: JsonPropertyName("block")] int Block,
@@ -134,7 +141,8 @@ public static class ReportWriter
             sb.AppendLine();
         }
         sb.AppendLine($"- backend `{r.Backend}`, artifacts: {string.Join(", ", r.Artifacts.Select(a => $"`{a}`"))}");
-        sb.AppendLine($"- weights {r.WeightBits} bits, activations {r.ActivationBits} bits; calibration {r.Method} on {r.CalibrationItems} items ({r.Calibration})");
+        sb.AppendLine($"- weights {r.WeightBits} bits, activations {r.ActivationBits} bits ({r.ActivationSignedness.Unsigned} unsigned and " +
+            $"{r.ActivationSignedness.Signed} signed values); calibration {r.Method} on {r.CalibrationItems} items ({r.Calibration})");
         sb.AppendLine($"- integer semantics: {r.Semantics}");
         sb.AppendLine($"- cross-layer equalization: {r.EqualizedPairs.Count} convolution pair(s); bias correction: {r.BiasCorrectedLayers} layer(s)");
         sb.AppendLine($"- evaluation: {r.EvaluationItems} items ({r.Evaluation}){(r.ItemByItem is { } why ? $", item by item ({why})" : "")}");
