@@ -96,6 +96,32 @@ public sealed class CompilePipelineTests(ITestOutputHelper output) : IDisposable
         Assert.True(report.Fidelity.Cosine > 0.999, $"cosine {report.Fidelity.Cosine}");
     }
 
+    /// <summary>
+    /// Each layer row says how much of the float value lies outside its integer format's range. Evaluated on its own
+    /// calibration items, min-max ranges hold every value of the ReLU outputs; the logits on a chip whose activations
+    /// are unsigned lose their negatives, which is what their low cosine is.
+    /// </summary>
+    [Fact]
+    public void LayerRows_GiveTheShareOfFloatValuesOutsideTheFormatsRange()
+    {
+        var dir = Path.Combine(_dir, "clipped");
+        var items = $"idx:{F.TrainImages}:64";
+        var options = new CompileOptions(TestData.Teacher("fmnist_cnn").Onnx, "archnet", dir)
+        {
+            Calibration = items,
+            Evaluation = items,
+            TargetsDirectory = Targets,
+            Distill = DistillMode.Off,
+        };
+        var report = new CompilePipeline(options, new CollectingDiagnostics()).Run();
+        var logits = report.Layers.Single(l => l.Value == "logits");
+        Assert.InRange(logits.Clipped, 0.5, 1.0); // measured 0.77: most logits are negative
+        Assert.True(logits.Cosine < 0.9, $"logits cosine {logits.Cosine}");
+        Assert.All(report.Layers.Where(l => l.Value != "logits"), l => Assert.Equal(0, l.Clipped));
+        Assert.Contains("| `logits` | ", File.ReadAllText(Path.Combine(dir, "report.md")));
+        Assert.Contains("float values outside the format's range", File.ReadAllText(Path.Combine(dir, "report.md")));
+    }
+
     [Fact]
     public void Compile_UnsupportedNodes_StopWithTheAuditReasons_UnlessHostFallback()
     {

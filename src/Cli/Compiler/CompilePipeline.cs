@@ -565,7 +565,10 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
                     var real = t.ToReal();
                     if (ft.Count != real.Length) continue;
                     if (!layers.TryGetValue(name, out var agreement)) layers[name] = agreement = new Agreement();
-                    agreement.Add(ft.ToArray(), real);
+                    var (lo, hi) = t.Quant is { Scales.Length: 1 } tq
+                        ? ((tq.QMin - tq.ZeroPoints[0] - 0.5) * tq.Scales[0], (tq.QMax - tq.ZeroPoints[0] + 0.5) * tq.Scales[0])
+                        : (double.NegativeInfinity, double.PositiveInfinity);
+                    agreement.Add(ft.ToArray(), real, lo, hi);
                 }
                 layerItems += count;
             }
@@ -579,7 +582,8 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
         AccuracyFigures? accuracy = labels is not null && top1.Labelled > 0
             ? new AccuracyFigures(Math.Round(top1.ReferenceAccuracy, 6), Math.Round(top1.CompiledAccuracy, 6), top1.Labelled)
             : null;
-        var layerList = layers.Select(kv => new LayerFidelity(kv.Key, Math.Round(kv.Value.Cosine, 6), Math.Round(kv.Value.SqnrDb, 3)))
+        var layerList = layers.Select(kv => new LayerFidelity(kv.Key, Math.Round(kv.Value.Cosine, 6), Math.Round(kv.Value.SqnrDb, 3),
+                Math.Round(kv.Value.Clipped, 6)))
             .OrderBy(l => l.SqnrDb).ThenBy(l => l.Value, StringComparer.Ordinal).ToList();
         return new FidelityResult(figures, accuracy, layerList, layerItems, [.. integer.HostFloatNodes]);
     }

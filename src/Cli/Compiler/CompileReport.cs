@@ -15,10 +15,14 @@ public sealed record AccuracyFigures(
     [property: JsonPropertyName("compiled")] double Compiled,
     [property: JsonPropertyName("items")] int Items);
 
+/// <param name="Clipped">The share of the float values outside the range the value's integer format represents (more
+/// than half a step beyond its ends): saturated by calibration's range, or negatives of a value the chip holds unsigned.
+/// A low cosine with much clipped is the format's range, not its resolution.</param>
 public sealed record LayerFidelity(
     [property: JsonPropertyName("value")] string Value,
     [property: JsonPropertyName("cosine")] double Cosine,
-    [property: JsonPropertyName("sqnr_db")] double SqnrDb);
+    [property: JsonPropertyName("sqnr_db")] double SqnrDb,
+    [property: JsonPropertyName("clipped")] double Clipped);
 
 /// <summary>What a compile did and what it cost in accuracy: written as report.json (this shape) and report.md.</summary>
 public sealed record CompileReport
@@ -180,9 +184,9 @@ public static class ReportWriter
         sb.AppendLine();
         sb.AppendLine($"## Layers, worst first (first {r.LayerItems} evaluation items)");
         sb.AppendLine();
-        sb.AppendLine("| value | cosine | SQNR (dB) |");
-        sb.AppendLine("|---|---|---|");
-        foreach (var l in r.Layers) sb.AppendLine($"| `{l.Value}` | {F(l.Cosine, "F6")} | {F(l.SqnrDb, "F2")} |");
+        sb.AppendLine("| value | cosine | SQNR (dB) | float values outside the format's range |");
+        sb.AppendLine("|---|---|---|---|");
+        foreach (var l in r.Layers) sb.AppendLine($"| `{l.Value}` | {F(l.Cosine, "F6")} | {F(l.SqnrDb, "F2")} | {F(100 * l.Clipped, "F1")} % |");
         sb.AppendLine();
         sb.AppendLine("## Operators");
         sb.AppendLine();

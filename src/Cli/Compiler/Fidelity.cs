@@ -4,8 +4,11 @@ namespace ArchNet.Compiler;
 public sealed class Agreement
 {
     private double _dot, _refEnergy, _outEnergy, _errorEnergy;
+    private long _count, _outside;
 
-    public void Add(ReadOnlySpan<float> reference, ReadOnlySpan<float> compiled)
+    /// <param name="lo">Reference values below this (and above <paramref name="hi"/>) lie outside the compiled format's
+    /// range: <see cref="Clipped"/> counts them.</param>
+    public void Add(ReadOnlySpan<float> reference, ReadOnlySpan<float> compiled, double lo = double.NegativeInfinity, double hi = double.PositiveInfinity)
     {
         if (reference.Length != compiled.Length)
             throw new ArgumentException($"compared tensors differ in size: {reference.Length} vs {compiled.Length}");
@@ -16,8 +19,13 @@ public sealed class Agreement
             _refEnergy += r * r;
             _outEnergy += c * c;
             _errorEnergy += (r - c) * (r - c);
+            if (r < lo || r > hi) _outside++;
         }
+        _count += reference.Length;
     }
+
+    /// <summary>The share of reference values outside the given range (0 when none was given).</summary>
+    public double Clipped => _count == 0 ? 0 : (double)_outside / _count;
 
     public double Cosine => _refEnergy == 0 && _outEnergy == 0 ? 1 : _dot / Math.Sqrt(_refEnergy * _outEnergy);
 
