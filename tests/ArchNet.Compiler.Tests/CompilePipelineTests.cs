@@ -89,7 +89,6 @@ public sealed class CompilePipelineTests(ITestOutputHelper output) : IDisposable
         Assert.Contains(ElementType.UInt8, types); // the pixels (0..1) and the ReLU outputs
         Assert.Contains(ElementType.Int8, types); // the logits
         var counts = report.ActivationSignedness;
-        Assert.Equal(types.Count(t => t == ElementType.UInt8) > 0, counts.Unsigned > 0);
         Assert.True(counts.Signed > 0 && counts.Unsigned > counts.Signed, $"{counts}");
         Assert.Contains($"({counts.Unsigned} unsigned and {counts.Signed} signed values)", File.ReadAllText(Path.Combine(dir, "report.md")));
         // Measured on all of t10k: SQNR 33.3 dB with every activation signed, 36.4 dB with the ReLU outputs unsigned.

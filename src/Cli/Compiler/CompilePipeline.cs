@@ -565,10 +565,7 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
                     var real = t.ToReal();
                     if (ft.Count != real.Length) continue;
                     if (!layers.TryGetValue(name, out var agreement)) layers[name] = agreement = new Agreement();
-                    var (lo, hi) = t.Quant is { Scales.Length: 1 } tq
-                        ? ((tq.QMin - tq.ZeroPoints[0] - 0.5) * tq.Scales[0], (tq.QMax - tq.ZeroPoints[0] + 0.5) * tq.Scales[0])
-                        : (double.NegativeInfinity, double.PositiveInfinity);
-                    agreement.Add(ft.ToArray(), real, lo, hi);
+                    agreement.Add(ft.ToArray(), real, t.Quant);
                 }
                 layerItems += count;
             }

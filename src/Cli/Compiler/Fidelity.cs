@@ -1,17 +1,22 @@
+using ArchNet.IR;
 namespace ArchNet.Compiler;
 
-/// <summary>Running comparison of a reference tensor stream against a compiled one: cosine similarity and SQNR.</summary>
+/// <summary>Running comparison of a reference tensor stream against a compiled one: cosine similarity, SQNR and the share
+/// of reference values the compiled format cannot hold.</summary>
 public sealed class Agreement
 {
     private double _dot, _refEnergy, _outEnergy, _errorEnergy;
     private long _count, _outside;
 
-    /// <param name="lo">Reference values below this (and above <paramref name="hi"/>) lie outside the compiled format's
-    /// range: <see cref="Clipped"/> counts them.</param>
-    public void Add(ReadOnlySpan<float> reference, ReadOnlySpan<float> compiled, double lo = double.NegativeInfinity, double hi = double.PositiveInfinity)
+    /// <param name="format">The compiled value's per-tensor integer format, if any: reference values more than half a step
+    /// beyond the ends of what it represents are counted in <see cref="Clipped"/>.</param>
+    public void Add(ReadOnlySpan<float> reference, ReadOnlySpan<float> compiled, QuantParams? format = null)
     {
         if (reference.Length != compiled.Length)
             throw new ArgumentException($"compared tensors differ in size: {reference.Length} vs {compiled.Length}");
+        var (lo, hi) = format is { Scales.Length: 1 } q
+            ? ((q.QMin - q.ZeroPoints[0] - 0.5) * q.Scales[0], (q.QMax - q.ZeroPoints[0] + 0.5) * q.Scales[0])
+            : (double.NegativeInfinity, double.PositiveInfinity);
         for (var i = 0; i < reference.Length; i++)
         {
             double r = reference[i], c = compiled[i];
@@ -24,7 +29,7 @@ public sealed class Agreement
         _count += reference.Length;
     }
 
-    /// <summary>The share of reference values outside the given range (0 when none was given).</summary>
+    /// <summary>The share of reference values outside the format's range (0 when no format was given).</summary>
     public double Clipped => _count == 0 ? 0 : (double)_outside / _count;
 
     public double Cosine => _refEnergy == 0 && _outEnergy == 0 ? 1 : _dot / Math.Sqrt(_refEnergy * _outEnergy);
