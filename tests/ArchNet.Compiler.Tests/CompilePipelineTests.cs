@@ -121,6 +121,45 @@ public sealed class CompilePipelineTests(ITestOutputHelper output) : IDisposable
         Assert.Contains("float values outside the format's range", File.ReadAllText(Path.Combine(dir, "report.md")));
     }
 
+    /// <summary>
+    /// --attention EightBit on a transformer chip at W4A4: the scores, probabilities and context are 8-bit in the
+    /// artifact's report and the rest stays at 4; on a chip without 8-bit activations the compile stops before any stage
+    /// with the chip's widths, instead of quietly keeping the attention at 4 bits.
+    /// </summary>
+    [Fact]
+    public void Compile_EightBitAttention_IsReported_AndRefusedWhereTheChipHasNo8Bits()
+    {
+        var (attentionModel, _, _) = AttentionModels.SequenceFirst();
+        var path = Path.Combine(_dir, "attention.onnx");
+        OnnxExporter.Save(attentionModel, path);
+        CompileOptions Options(string targets, string outDir) => new(path, "archnet-transformer", Path.Combine(_dir, outDir))
+        {
+            Calibration = "random:16?seed=2",
+            WeightBits = 4,
+            ActivationBits = 4,
+            Attention = ArchNet.Passes.Quantization.LayerPrecision.EightBit,
+            TargetsDirectory = targets,
+            Distill = DistillMode.Off,
+        };
+
+        var diagnostics = new CollectingDiagnostics();
+        var report = new CompilePipeline(Options(Targets, "wide"), diagnostics).Run();
+        Assert.Equal(["MatMul", "MatMul", "Softmax"], report.EightBitAttention.Select(n => attentionModel.Graph.Nodes.Single(m => m.DisplayName == n).OpType).Order());
+        Assert.Contains(diagnostics.Items, d => d.Message.StartsWith("quantize: attention at 8 bits: 3 node(s)", StringComparison.Ordinal));
+        Assert.Contains("- at 8 bits: attention (3 node(s):", File.ReadAllText(Path.Combine(_dir, "wide", "report.md")));
+
+        // The same chip with 4-bit activations only.
+        var narrow = Directory.CreateDirectory(Path.Combine(_dir, "targets")).FullName;
+        foreach (var file in Directory.GetFiles(Targets, "*.json")) File.Copy(file, Path.Combine(narrow, Path.GetFileName(file)));
+        var chip = Path.Combine(narrow, "archnet-transformer.json");
+        var text = File.ReadAllText(chip);
+        Assert.Contains("\"activations\": { \"bits\": [8, 4]", text);
+        File.WriteAllText(chip, text.Replace("\"activations\": { \"bits\": [8, 4]", "\"activations\": { \"bits\": [4]"));
+        var e = Assert.Throws<ArchNetException>(() => new CompilePipeline(Options(narrow, "narrow"), new CollectingDiagnostics()).Run());
+        Assert.Equal("8-bit attention (--attention EightBit) needs 8-bit activations; archnet-transformer takes activations of 4 bits", e.Message);
+        Assert.False(Directory.Exists(Path.Combine(_dir, "narrow")));
+    }
+
     [Fact]
     public void Compile_UnsupportedNodes_StopWithTheAuditReasons_UnlessHostFallback()
     {

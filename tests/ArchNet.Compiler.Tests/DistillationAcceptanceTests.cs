@@ -32,7 +32,7 @@ public sealed class DistillationAcceptanceTests(ITestOutputHelper output) : IDis
         {
             WeightBits = wbits,
             ActivationBits = abits,
-            EdgeLayers = EdgeLayerPolicy.EightBit,
+            EdgeLayers = LayerPrecision.EightBit,
         };
         var clock = Stopwatch.StartNew();
         var report = new CompilePipeline(options, new CollectingDiagnostics()).Run();

@@ -291,4 +291,28 @@ public sealed class LsqFakeQuantizationTests
         Assert.Equal(ScalarType.Float64, y.dtype);
         Assert.Equal(new[] { 0.5, 1.5, -1.5 }, y.data<double>().ToArray(), (a, b) => Math.Abs(a - b) < 1e-6);
     }
+
+    /// <summary>Training sees the widths the quantizer will give with 8-bit attention: the scores, probabilities and
+    /// context (and Q, K, V) train at 8 bits, the rest of the activations and every weight at the plan's 4.</summary>
+    [Theory]
+    [InlineData(8)]
+    [InlineData(null)]
+    public void AttentionBits_WidenOnlyTheAttentionGroups(int? attentionBits)
+    {
+        var (model, _, scores) = AttentionModels.SequenceFirst();
+        ShapeInference.Run(model.Graph);
+        var softmax = model.Graph.Nodes.Single(n => n.OpType == "Softmax");
+        var context = softmax.Outputs[0].Uses.Single().Node;
+        var projection = model.Graph.Nodes.Single(n => n.OpType == "Gemm");
+
+        using var fq = new FakeQuantizers(model.Graph, new QuantizationPlan(4, 4, true, SignedActivations: true) { AttentionBits = attentionBits });
+        var learned = fq.Learned();
+
+        var wide = attentionBits ?? 4;
+        foreach (var v in new[] { scores, softmax.Outputs[0], context.Outputs[0], context.Inputs[1]!, scores.Producer!.Inputs[0]! })
+            Assert.Equal(wide, learned.Activations[v.Name].Bits);
+        Assert.Equal(4, learned.Activations[projection.Outputs[0].Name].Bits);
+        Assert.Equal(4, learned.Activations[model.Graph.Inputs[0].Name].Bits);
+        Assert.All(learned.Weights.Values, w => Assert.Equal(4, w.Bits));
+    }
 }

@@ -5,7 +5,7 @@ using static ArchNet.IR.Attribute;
 
 namespace ArchNet.Passes.Tests;
 
-/// <summary>Which layers <see cref="EdgeLayerPolicy.EightBit"/> keeps at 8 bits (<see cref="ActivationGroups.EdgeLayers"/>).</summary>
+/// <summary>Which layers <see cref="LayerPrecision.EightBit"/> keeps at 8 bits (<see cref="ActivationGroups.EdgeLayers"/>).</summary>
 public sealed class EdgeLayerTests
 {
     /// <summary>x -> 7x7 Conv -> Relu -> 3x3 Conv -> Relu -> GlobalAveragePool -> Flatten -> Gemm.</summary>
@@ -30,7 +30,7 @@ public sealed class EdgeLayerTests
         var convs = model.Graph.Nodes.Where(n => n.OpType == "Conv").ToList();
         Assert.Equal(4, convs.Count); // three 3x3 links of the stem, then the body's conv
 
-        var (nodes, reps) = ActivationGroups.Of(model.Graph).EdgeLayers(model.Graph, EdgeLayerPolicy.EightBit);
+        var (nodes, reps) = ActivationGroups.Of(model.Graph).EdgeLayers(model.Graph, LayerPrecision.EightBit);
 
         // The stem's three links (the copies of the input and the original taps) and the classifier; not the body.
         Assert.Equal([.. convs.Take(3), model.Graph.Nodes.Single(n => n.OpType == "Gemm")], nodes.OrderBy(model.Graph.Nodes.ToList().IndexOf));
@@ -51,9 +51,9 @@ public sealed class EdgeLayerTests
         var model = b.Build();
         ShapeInference.Run(model.Graph);
 
-        var (nodes, _) = ActivationGroups.Of(model.Graph).EdgeLayers(model.Graph, EdgeLayerPolicy.EightBit);
+        var (nodes, _) = ActivationGroups.Of(model.Graph).EdgeLayers(model.Graph, LayerPrecision.EightBit);
 
         Assert.Equal([first.Producer!, right.Producer!], nodes.OrderBy(model.Graph.Nodes.ToList().IndexOf));
-        Assert.Empty(ActivationGroups.Of(model.Graph).EdgeLayers(model.Graph, EdgeLayerPolicy.Same).Nodes);
+        Assert.Empty(ActivationGroups.Of(model.Graph).EdgeLayers(model.Graph, LayerPrecision.Same).Nodes);
     }
 }

@@ -33,7 +33,12 @@ internal static class CompileCommand
         var backend = new Option<string>("--backend") { Description = "Backend writing the artifact (see 'archnetc backends').", DefaultValueFactory = _ => "onnx" };
         var fallback = new Option<bool>("--allow-host-fallback") { Description = "Keep nodes the target cannot run as float host ops (reported loudly) instead of failing." };
         var method = new Option<CalibrationMethod>("--calib-method") { Description = "Activation range: MinMax, Percentile, Mse or Entropy.", DefaultValueFactory = _ => CalibrationMethod.MinMax };
-        var edges = new Option<EdgeLayerPolicy>("--edge-layers") { Description = "First and last weight layers: Same, or EightBit.", DefaultValueFactory = _ => EdgeLayerPolicy.Same };
+        var edges = new Option<LayerPrecision>("--edge-layers") { Description = "First and last weight layers: Same, or EightBit.", DefaultValueFactory = _ => LayerPrecision.Same };
+        var attention = new Option<LayerPrecision>("--attention")
+        {
+            Description = "Attention (Softmax, the MatMuls between activations, their inputs and outputs): Same, or EightBit.",
+            DefaultValueFactory = _ => LayerPrecision.Same,
+        };
         var noBias = new Option<bool>("--no-bias-correction") { Description = "Skip bias correction of quantized weights." };
         var noEqualize = new Option<bool>("--no-equalization") { Description = "Skip cross-layer equalization of convolution pairs before calibration." };
         var plugins = BackendsOptions.PluginDirOption();
@@ -52,7 +57,7 @@ internal static class CompileCommand
             DefaultValueFactory = _ => Environment.ProcessorCount,
         };
         command.Arguments.Add(model);
-        foreach (var o in new Option[] { target, output, calib, eval, labels, wbits, abits, backend, fallback, method, edges, noBias, noEqualize, plugins, distill, steps, batch, drop, seed, threads })
+        foreach (var o in new Option[] { target, output, calib, eval, labels, wbits, abits, backend, fallback, method, edges, attention, noBias, noEqualize, plugins, distill, steps, batch, drop, seed, threads })
             command.Options.Add(o);
         command.SetAction(parse =>
         {
@@ -67,6 +72,7 @@ internal static class CompileCommand
                 AllowHostFallback = parse.GetValue(fallback),
                 Method = parse.GetValue(method),
                 EdgeLayers = parse.GetValue(edges),
+                Attention = parse.GetValue(attention),
                 BiasCorrection = !parse.GetValue(noBias),
                 Equalization = !parse.GetValue(noEqualize),
                 PluginDirectories = parse.GetValue(plugins) ?? [],

@@ -16,7 +16,9 @@ public sealed record CompileOptions(string ModelPath, string Target, string Outp
     public string Backend { get; init; } = "onnx";
     public bool AllowHostFallback { get; init; }
     public CalibrationMethod Method { get; init; } = CalibrationMethod.MinMax;
-    public EdgeLayerPolicy EdgeLayers { get; init; } = EdgeLayerPolicy.Same;
+    public LayerPrecision EdgeLayers { get; init; } = LayerPrecision.Same;
+    /// <summary>Attention's activations (Softmax and the MatMuls between activations) at 8 bits, or the same as the rest.</summary>
+    public LayerPrecision Attention { get; init; } = LayerPrecision.Same;
     public bool BiasCorrection { get; init; } = true;
     /// <summary>Cross-layer equalization of convolution pairs before calibration (not after distillation).</summary>
     public bool Equalization { get; init; } = true;

@@ -61,6 +61,14 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
         var catalog = new TargetCatalog(o.TargetsDirectory ?? FindTargetsDirectory());
         var capability = Stage("target", () => catalog.Resolve(o.Target));
         var quantTarget = NumericsChoice.For(capability.Numerics, o.WeightBits, o.ActivationBits);
+        var quantOptions = new QuantizationOptions
+        {
+            Method = o.Method,
+            BiasCorrection = o.BiasCorrection,
+            EdgeLayers = o.EdgeLayers,
+            Attention = o.Attention,
+        };
+        quantOptions.CheckWidths(quantTarget, capability.Name);
         using var backends = BackendCatalog.Discover(BuiltInBackends(), o.PluginDirectories, diagnostics);
         var backend = backends.Get(o.Backend);
         if (!BackendCatalog.Serves(backend, capability.Name))
@@ -110,13 +118,15 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
         // intermediate exposed: much faster than the emulator's float mode on large models, and the same values.
         // The float graph as it is now, for the fidelity reference; serialized only there (its weights stay shared).
         var floatGraph = OnnxExporter.ToProto(model);
-        var summary = Stage("quantize", () => Quantizer.Run(model, OrtCalibration(model, calib), quantTarget, new QuantizationOptions
+        var summary = Stage("quantize", () => Quantizer.Run(model, OrtCalibration(model, calib), quantTarget, quantOptions with
         {
-            Method = o.Method,
             // Trained weights already sit on their quantization grid: moving the biases would undo training.
             BiasCorrection = o.BiasCorrection && distilled is null,
-            EdgeLayers = o.EdgeLayers,
         }, diagnostics));
+        if (o.Attention == LayerPrecision.EightBit)
+            diagnostics.Info(summary.EightBitAttention.Count == 0
+                ? "quantize: --attention EightBit: the model has no attention (no Softmax, no MatMul between two activations)"
+                : $"quantize: attention at 8 bits: {summary.EightBitAttention.Count} node(s), first {summary.EightBitAttention[0]}");
         distilled?.Quantization?.ApplyTo(model);
         model.Graph.RemoveDeadCode();
         var activations = model.Graph.Inputs.Concat(model.Graph.Nodes.SelectMany(n => n.Outputs)).Where(v => v.Quant is not null).ToList();
@@ -199,6 +209,7 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
             BiasCorrectedLayers = summary.BiasCorrected,
             EqualizedPairs = [.. equalized.Select(p => $"{p.First} -> {p.Second}")],
             EightBitEdgeLayers = summary.EightBitEdgeLayers,
+            EightBitAttention = summary.EightBitAttention,
             Method = o.Method.ToString(),
             TimingsSeconds = new SortedDictionary<string, double>(_timings),
             Distillation = distilled is null ? null : DistillationSummary.From(distilled),
@@ -244,9 +255,10 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
                 throw new ArchNetException("distillation needs a model with one input and calibration data for it");
             var plan = new QuantizationPlan(o.WeightBits, o.ActivationBits, quantTarget.PerChannelWeights, quantTarget.Activations.Signed)
             {
-                // The quantizer's edge-layer policy, so that training sees the bit widths the quantizer will give.
-                EdgeLayerBits = o.EdgeLayers == EdgeLayerPolicy.EightBit && quantTarget.AllowedWeightBits.Contains(8)
-                    && quantTarget.AllowedActivationBits.Contains(8) ? 8 : null,
+                // The quantizer's edge-layer and attention policies (widths checked against the chip before any stage), so
+                // that training sees the bit widths the quantizer will give.
+                EdgeLayerBits = o.EdgeLayers == LayerPrecision.EightBit ? 8 : null,
+                AttentionBits = o.Attention == LayerPrecision.EightBit ? 8 : null,
                 // Below 8 bits only. fmnist_vit on archnet-transformer, seeds 0, 1, 2, top-1 change on t10k: at W4A4, training
                 // the never-negative groups unsigned gained 0.52 pt on average (-4.72 -> -4.20, better in all three, cosine
                 // too); at W8A8 it lost 0.11 (-0.88 -> -0.99, worse in all three): 127 levels are not what limits that

@@ -62,6 +62,8 @@ public sealed record CompileReport
     /// <summary>Convolution pairs rescaled by cross-layer equalization ("first -> second").</summary>
     [JsonPropertyName("equalized_pairs")] public IReadOnlyList<string> EqualizedPairs { get; init; } = [];
     [JsonPropertyName("eight_bit_edge_layers")] public IReadOnlyList<string> EightBitEdgeLayers { get; init; } = [];
+    /// <summary>Attention nodes (Softmax, MatMul between activations) whose inputs and outputs are 8-bit (--attention EightBit).</summary>
+    [JsonPropertyName("eight_bit_attention")] public IReadOnlyList<string> EightBitAttention { get; init; } = [];
     [JsonPropertyName("timings_s")] public required SortedDictionary<string, double> TimingsSeconds { get; init; }
     [JsonPropertyName("distillation")] public DistillationSummary? Distillation { get; init; }
 }
@@ -147,6 +149,9 @@ public static class ReportWriter
         sb.AppendLine($"- backend `{r.Backend}`, artifacts: {string.Join(", ", r.Artifacts.Select(a => $"`{a}`"))}");
         sb.AppendLine($"- weights {r.WeightBits} bits, activations {r.ActivationBits} bits ({r.ActivationSignedness.Unsigned} unsigned and " +
             $"{r.ActivationSignedness.Signed} signed values); calibration {r.Method} on {r.CalibrationItems} items ({r.Calibration})");
+        var eightBit = new[] { ("edge layers", r.EightBitEdgeLayers), ("attention", r.EightBitAttention) }.Where(p => p.Item2.Count > 0)
+            .Select(p => $"{p.Item1} ({p.Item2.Count} node(s): {string.Join(", ", p.Item2.Select(n => $"`{n}`"))})").ToList();
+        if (eightBit.Count > 0) sb.AppendLine($"- at 8 bits: {string.Join("; ", eightBit)}");
         sb.AppendLine($"- integer semantics: {r.Semantics}");
         sb.AppendLine($"- cross-layer equalization: {r.EqualizedPairs.Count} convolution pair(s); bias correction: {r.BiasCorrectedLayers} layer(s)");
         sb.AppendLine($"- evaluation: {r.EvaluationItems} items ({r.Evaluation}){(r.ItemByItem is { } why ? $", item by item ({why})" : "")}");

@@ -12,8 +12,12 @@ namespace ArchNet.Passes.Distillation;
 public sealed record QuantizationPlan(int WeightBits, int ActivationBits, bool PerChannelWeights, bool SignedActivations)
 {
     /// <summary>Bits of the first and last weight layers and their activations (the quantizer's
-    /// <see cref="EdgeLayerPolicy.EightBit"/>); null: the same as the rest.</summary>
+    /// <see cref="LayerPrecision.EightBit"/>); null: the same as the rest.</summary>
     public int? EdgeLayerBits { get; init; }
+
+    /// <summary>Bits of the attention activations (the quantizer's <see cref="QuantizationOptions.Attention"/> at
+    /// <see cref="LayerPrecision.EightBit"/>); null: the same as the rest.</summary>
+    public int? AttentionBits { get; init; }
 
     /// <summary>The quantizer's <see cref="QuantizationTarget.UnsignedWhereNonNegative"/>: with signed activations, a group
     /// the float student never makes negative trains (and is written) unsigned.</summary>
@@ -53,7 +57,8 @@ public sealed class FakeQuantizers : nn.Module
         _plan = plan;
         // The quantizer's own groups and edge layers: training sees the integer graph the backends run.
         var groups = ActivationGroups.Of(graph);
-        var (edgeNodes, edgeGroups) = groups.EdgeLayers(graph, plan.EdgeLayerBits is null ? EdgeLayerPolicy.Same : EdgeLayerPolicy.EightBit);
+        var (edgeNodes, edgeGroups) = groups.EdgeLayers(graph, plan.EdgeLayerBits is null ? LayerPrecision.Same : LayerPrecision.EightBit);
+        var (_, attentionGroups) = groups.Attention(graph, plan.AttentionBits is null ? LayerPrecision.Same : LayerPrecision.EightBit);
         var index = 0;
         foreach (var node in graph.Nodes.Where(Quantizer.IsWeightNode))
         {
@@ -89,7 +94,9 @@ public sealed class FakeQuantizers : nn.Module
             var p = new Parameter(torch.ones(1), requires_grad: true);
             p.DetachFromDisposeScope();
             register_parameter($"a{index++}", p);
-            _activationSteps[rep] = (p, edgeGroups.Contains(rep) ? plan.EdgeLayerBits!.Value : plan.ActivationBits, plan.SignedActivations);
+            var bits = Math.Max(edgeGroups.Contains(rep) ? plan.EdgeLayerBits!.Value : plan.ActivationBits,
+                attentionGroups.Contains(rep) ? plan.AttentionBits!.Value : plan.ActivationBits);
+            _activationSteps[rep] = (p, bits, plan.SignedActivations);
             _ordered.Add(p);
         }
     }

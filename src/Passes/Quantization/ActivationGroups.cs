@@ -63,15 +63,15 @@ public sealed class ActivationGroups
 
     /// <summary>
     /// The first and last weight layers (each with the weight layers chained to it directly) and the representatives
-    /// of their input and output groups: what <see cref="EdgeLayerPolicy.EightBit"/> keeps at 8 bits. Both sets are
+    /// of their input and output groups: what <see cref="LayerPrecision.EightBit"/> keeps at 8 bits. Both sets are
     /// empty under any other policy.
     /// </summary>
-    public (IReadOnlySet<Node> Nodes, IReadOnlySet<Value> Representatives) EdgeLayers(Graph graph, EdgeLayerPolicy policy)
+    public (IReadOnlySet<Node> Nodes, IReadOnlySet<Value> Representatives) EdgeLayers(Graph graph, LayerPrecision policy)
     {
         var weightNodes = graph.Nodes.Where(Quantizer.IsWeightNode).ToList();
         var nodes = new HashSet<Node>();
         var reps = new HashSet<Value>();
-        if (policy != EdgeLayerPolicy.EightBit || weightNodes.Count == 0) return (nodes, reps);
+        if (policy != LayerPrecision.EightBit || weightNodes.Count == 0) return (nodes, reps);
         // A layer that a rewrite factored into a chain of weight layers with nothing between them (a 7x7 conv as
         // stacked 3x3 convs whose first ones copy shifted inputs) is still one layer: the whole chain is the edge.
         // Keeping only its first link at 8 bits would quantize the copies of the input, and the original taps, to the
@@ -93,6 +93,29 @@ public sealed class ActivationGroups
         {
             if (n.Input(0) is { } x && Contains(x)) reps.Add(Representative(x));
             if (Contains(n.Outputs[0])) reps.Add(Representative(n.Outputs[0]));
+        }
+        return (nodes, reps);
+    }
+
+    /// <summary>
+    /// Attention: every Softmax and every MatMul between two activations (scores Q K^T and context P V), and the
+    /// representatives of their inputs and outputs: what <see cref="LayerPrecision.EightBit"/> keeps at 8 bits. The
+    /// weight layers that produce Q, K and V and read the context keep their widths; only the activations they write
+    /// or read here are wider. Both sets are empty under any other policy.
+    /// </summary>
+    public (IReadOnlySet<Node> Nodes, IReadOnlySet<Value> Representatives) Attention(Graph graph, LayerPrecision policy)
+    {
+        var nodes = new HashSet<Node>();
+        var reps = new HashSet<Value>();
+        if (policy != LayerPrecision.EightBit) return (nodes, reps);
+        foreach (var n in graph.Nodes)
+        {
+            var isAttention = n.IsDefaultDomain && (n.OpType == "Softmax"
+                || (n.OpType == "MatMul" && n.Inputs.Count == 2 && n.Inputs.All(i => i is { IsConstant: false })));
+            if (!isAttention) continue;
+            nodes.Add(n);
+            foreach (var v in n.Inputs.Append(n.Outputs[0]))
+                if (v is { IsConstant: false } && Contains(v)) reps.Add(Representative(v));
         }
         return (nodes, reps);
     }

@@ -3,12 +3,15 @@ using ArchNet.IR;
 
 namespace ArchNet.Passes.Quantization;
 
-/// <summary>What to do with the first and the last weight layer, which are often the most sensitive.</summary>
-public enum EdgeLayerPolicy
+/// <summary>
+/// The widths of a part of the model that is often the most sensitive to quantization: the first and last weight layers
+/// (<see cref="QuantizationOptions.EdgeLayers"/>), or attention (<see cref="QuantizationOptions.Attention"/>).
+/// </summary>
+public enum LayerPrecision
 {
     /// <summary>Same widths as every other layer.</summary>
     Same,
-    /// <summary>8-bit weights and 8-bit activations around them (when the chip allows 8 bits).</summary>
+    /// <summary>8-bit weights and 8-bit activations in that part (the chip must take 8 bits).</summary>
     EightBit,
 }
 
@@ -40,15 +43,33 @@ public sealed record QuantizationOptions
     public CalibrationMethod Method { get; init; } = CalibrationMethod.MinMax;
     public double Percentile { get; init; } = 99.99;
     public bool BiasCorrection { get; init; } = true;
-    public EdgeLayerPolicy EdgeLayers { get; init; } = EdgeLayerPolicy.Same;
+    public LayerPrecision EdgeLayers { get; init; } = LayerPrecision.Same;
+    /// <summary>Softmax and the MatMuls between two activations (attention scores and context), with their inputs and
+    /// outputs (<see cref="ActivationGroups.Attention"/>). It has no weights: only activation widths change.</summary>
+    public LayerPrecision Attention { get; init; } = LayerPrecision.Same;
     /// <summary>Search per-channel weight clipping (always on below 5 bits).</summary>
     public bool SearchWeightClipping { get; init; }
+
+    /// <summary>
+    /// Fails when a policy asks for widths <paramref name="chip"/> does not take: an 8-bit part of the model on a chip
+    /// without 8-bit weights or activations is an error, never a silent fallback to the narrow widths.
+    /// </summary>
+    public void CheckWidths(QuantizationTarget target, string chip)
+    {
+        string Listed(IReadOnlyList<int> bits) => string.Join(", ", bits);
+        if (EdgeLayers == LayerPrecision.EightBit && !(target.AllowedWeightBits.Contains(8) && target.AllowedActivationBits.Contains(8)))
+            throw new ArchNetException($"8-bit edge layers (--edge-layers EightBit) need 8-bit weights and activations; {chip} takes weights of " +
+                $"{Listed(target.AllowedWeightBits)} bits and activations of {Listed(target.AllowedActivationBits)} bits");
+        if (Attention == LayerPrecision.EightBit && !target.AllowedActivationBits.Contains(8))
+            throw new ArchNetException($"8-bit attention (--attention EightBit) needs 8-bit activations; {chip} takes activations of " +
+                $"{Listed(target.AllowedActivationBits)} bits");
+    }
 }
 
 /// <summary>What the quantizer decided, for the report.</summary>
 public sealed record QuantizationSummary(
     int QuantizedActivations, int QuantizedWeights, int BiasCorrected, IReadOnlyList<string> EightBitEdgeLayers,
-    IReadOnlyList<string> FloatValues);
+    IReadOnlyList<string> EightBitAttention, IReadOnlyList<string> FloatValues);
 
 /// <summary>
 /// Post-training quantization: annotates every float activation and weight of the graph with <see cref="QuantParams"/>
@@ -66,6 +87,7 @@ public static class Quantizer
         QuantizationOptions options, IDiagnostics? diagnostics = null)
     {
         diagnostics ??= SilentDiagnostics.Instance;
+        options.CheckWidths(target, "the target");
         var graph = model.Graph;
         var weightNodes = graph.Nodes.Where(IsWeightNode).ToList();
         var groups = ActivationGroups.Of(graph);
@@ -76,9 +98,10 @@ public static class Quantizer
         diagnostics.Info($"calibrating {request.Values.Count} activations ({options.Method}{(request.Histograms ? ", two passes" : "")})");
         var stats = calibration(request);
 
-        // Edge layers: the first and last weight node.
-        var (edge, eightBitValues) = groups.EdgeLayers(graph, options.EdgeLayers);
-        var edgeNames = edge.Select(n => n.DisplayName).ToList();
+        // Edge layers (the first and last weight node) and attention, at 8 bits when asked for.
+        var (edge, edgeValues) = groups.EdgeLayers(graph, options.EdgeLayers);
+        var (attention, attentionValues) = groups.Attention(graph, options.Attention);
+        var eightBitValues = edgeValues.Union(attentionValues).ToHashSet();
 
         // Activations.
         var groupParams = new Dictionary<Value, QuantParams>();
@@ -88,7 +111,7 @@ public static class Quantizer
             if (!groupParams.TryGetValue(rep, out var q))
             {
                 var f = target.Activations;
-                if (eightBitValues.Contains(rep) && f.Bits < 8 && target.AllowedActivationBits.Contains(8)) f = f with { Bits = 8 };
+                if (eightBitValues.Contains(rep) && f.Bits < 8) f = f with { Bits = 8 };
                 if (rep.IsConstant)
                 {
                     var data = rep.Constant!.ToFloats();
@@ -120,7 +143,7 @@ public static class Quantizer
             var shape = data.Dims.Select(d => (int)d).ToArray();
             var values = data.Span<float>(); // IsWeightNode: a float constant, read in place
             var f = target.Weights;
-            if (edge.Contains(node) && f.Bits < 8 && target.AllowedWeightBits.Contains(8)) f = f with { Bits = 8 };
+            if (edge.Contains(node) && f.Bits < 8) f = f with { Bits = 8 };
             var q = RangeSelection.Weights(values, shape, target.PerChannelWeights ? OutputChannelAxis(node) : null, f,
                 options.SearchWeightClipping || f.Bits <= 4);
             var shift = options.BiasCorrection && node.Input(0) is { } x && stats.TryGetValue(x, out var xs) && xs.ChannelMeans is { } means
@@ -160,8 +183,11 @@ public static class Quantizer
         target.Semantics.WriteTo(model);
         var floatValues = graph.Nodes.SelectMany(n => n.Outputs)
             .Where(v => v.Quant is null && v.ElementType is ElementType.Float).Select(v => v.Name).ToList();
-        return new QuantizationSummary(activations.Count, weightNodes.Count, corrected, edgeNames, floatValues);
+        return new QuantizationSummary(activations.Count, weightNodes.Count, corrected, Names(edge), Names(attention), floatValues);
     }
+
+    /// <summary>Display names of <paramref name="nodes"/>, for the report.</summary>
+    private static List<string> Names(IReadOnlySet<Node> nodes) => [.. nodes.Select(n => n.DisplayName)];
 
     /// <summary>
     /// What calibration must measure, and nothing more: the range of each group's representative (the only statistics
