@@ -5,7 +5,6 @@ using ArchNet.Compiler;
 using ArchNet.Frontend;
 using ArchNet.Frontend.Data;
 using ArchNet.IR;
-using ArchNet.Passes;
 using ArchNet.Testing;
 using Microsoft.ML.OnnxRuntime;
 
@@ -116,13 +115,9 @@ string Arg(string name, string fallback)
         }
         case "minilm":
         {
-            // Symbolic [batch, sequence] inputs: the compile reads a copy with static [1, S] (chips run static shapes);
-            // ORT runs the original file with the same [1, S] items. Token ids are synthetic: [CLS] random word-piece
-            // ids [SEP], full attention mask, segment 0.
-            var model = OnnxImporter.Load(path);
-            InputShapes.Fix(model, model.Graph.Inputs.Where(i => !i.IsConstant).ToDictionary(i => i.Name, _ => new long[] { 1, sequence }));
-            var fixedPath = Path.Combine(root, "minilm-static.onnx");
-            OnnxExporter.Save(model, fixedPath);
+            // Symbolic [batch, sequence] inputs: the compile and ORT read the same file; the compile binds the items' axis
+            // to 1 and the sequence to the data's S (chips run static shapes), ORT runs the same [1, S] items. Token ids
+            // are synthetic: [CLS] random word-piece ids [SEP], full attention mask, segment 0.
             var rng = new Random(5);
             var ids = new long[items * sequence];
             for (var n = 0; n < items; n++)
@@ -136,8 +131,8 @@ string Arg(string name, string fallback)
             };
             var npz = Path.Combine(root, "minilm-calib.npz");
             Npz.Write(npz, arrays);
-            return (path, fixedPath, $"npz:{npz}", Items(arrays),
-                $"synthetic token ids (random word pieces between [CLS] and [SEP]), sequence {sequence}, as npz; compile reads a static [1,{sequence}] copy");
+            return (path, path, $"npz:{npz}", Items(arrays),
+                $"synthetic token ids (random word pieces between [CLS] and [SEP]), sequence {sequence}, as npz");
         }
         default:
             throw new ArgumentException($"no inputs defined for model '{name}' (resnet18, minilm)");

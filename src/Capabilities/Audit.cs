@@ -35,7 +35,7 @@ public sealed record TargetAudit(
     ImmutableArray<UnsupportedGroup> Unsupported)
 {
     public double NodeShare => TotalNodes == 0 ? 1 : (double)SupportedNodes / TotalNodes;
-    /// <summary>Null when the model's MACs are unknown (symbolic shapes: bind them with <see cref="SymbolicDims"/>).</summary>
+    /// <summary>Null when the model's MACs are unknown (symbolic shapes: bind them with <see cref="InputShapes"/>).</summary>
     public double? MacShare => TotalMacs == 0 ? null : (double)SupportedMacs / TotalMacs;
 }
 

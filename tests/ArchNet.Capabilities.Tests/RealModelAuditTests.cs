@@ -22,7 +22,7 @@ public sealed class RegistryModels
         foreach (var name in TestData.ModelNames)
         {
             var model = OnnxImporter.Load(TestData.Model(name));
-            SymbolicDims.Bind(model, DeployedDims.GetValueOrDefault(name) ?? []);
+            InputShapes.Bind(model, DeployedDims.GetValueOrDefault(name) ?? []);
             Models[name] = model;
         }
     }

@@ -160,6 +160,48 @@ public sealed class CompilePipelineTests(ITestOutputHelper output) : IDisposable
         Assert.False(Directory.Exists(Path.Combine(_dir, "narrow")));
     }
 
+    /// <summary>
+    /// An image model exported with symbolic batch, height and width: the compile used to make every symbolic input
+    /// dimension 1 (a 1x1 image), and the calibration run then failed inside ONNX Runtime. Now the items' axis is 1, the
+    /// image size comes from the calibration data (said in one line) or from --dim, and random data asks for --dim.
+    /// </summary>
+    [Fact]
+    public void Compile_SymbolicImageSize_ComesFromTheData_OrFromDim()
+    {
+        var b = new GraphBuilder(seed: 3);
+        var x = b.Input("x", 1, 1, 8, 8);
+        x.Type = x.TensorType! with { Shape = new Shape([Dim.Sym("n"), 1, Dim.Sym("h"), Dim.Sym("w")]) };
+        var features = b.Op("Relu", b.Op("Conv", [x, b.Random([4, 1, 3, 3]), b.Random([4])], Attribute.Ints("pads", 1, 1, 1, 1)));
+        b.Output(b.Op("Gemm", [b.Op("Flatten", b.Op("GlobalAveragePool", features)), b.Random([3, 4]), b.Random([3])], Attribute.Int("transB", 1)));
+        var path = Path.Combine(_dir, "symbolic.onnx");
+        OnnxExporter.Save(b.Build(), path);
+        var items = Path.Combine(_dir, "items.npy");
+        var rng = new Random(4);
+        Npy.Write(items, TensorData.FromFloats([16, 1, 12, 10], [.. Enumerable.Range(0, 16 * 120).Select(_ => rng.NextSingle())]));
+        CompileOptions Options(string calib, string outDir, Dictionary<string, long>? dims = null) => new(path, "reference-cpu", Path.Combine(_dir, outDir))
+        {
+            Calibration = calib,
+            TargetsDirectory = Targets,
+            Dims = dims ?? [],
+        };
+
+        var diagnostics = new CollectingDiagnostics();
+        var report = new CompilePipeline(Options($"npy:{items}", "data"), diagnostics).Run();
+        Assert.Contains(diagnostics.Items, d => d.Message.StartsWith("shapes: h = 12, w = 10 from the calibration data (npy)", StringComparison.Ordinal));
+        Assert.True(report.Fidelity.Cosine > 0.99, $"cosine {report.Fidelity.Cosine}");
+        var artifact = OnnxImporter.Load(Path.Combine(_dir, "data", "model.qdq.onnx"));
+        Assert.Equal("[1,1,12,10]", artifact.Graph.Inputs.Single(i => !i.IsConstant).Shape!.ToString());
+
+        var e = Assert.Throws<ArchNetException>(() => new CompilePipeline(Options("random:8", "random"), new CollectingDiagnostics()).Run());
+        Assert.Contains("axis 2 is symbolic; random data needs a static shape (give its size with --dim NAME=SIZE)", e.Message);
+        report = new CompilePipeline(Options("random:8", "random", new() { ["h"] = 6, ["w"] = 6 }), new CollectingDiagnostics()).Run();
+        Assert.Equal(8, report.CalibrationItems);
+
+        // --dim and data that disagree: the data's shape is checked against the bound input.
+        e = Assert.Throws<ArchNetException>(() => new CompilePipeline(Options($"npy:{items}", "both", new() { ["h"] = 6 }), new CollectingDiagnostics()).Run());
+        Assert.Contains("input 'x' is [?,1,6,?], the data is [16,1,12,10] (axis 2)", e.Message);
+    }
+
     [Fact]
     public void Compile_UnsupportedNodes_StopWithTheAuditReasons_UnlessHostFallback()
     {

@@ -23,11 +23,7 @@ internal static class AuditCommand
         };
         var json = new Option<string?>("--json") { Description = "Also write the report as JSON (schema: targets/audit.schema.json)." };
         var markdown = new Option<string?>("--markdown") { Description = "Also write the report as Markdown." };
-        var dims = new Option<string[]>("--dim")
-        {
-            Description = "Size of a symbolic input dimension, NAME=SIZE (repeatable; * for every one), so MACs and shape limits can be judged.",
-            Arity = ArgumentArity.ZeroOrMore,
-        };
+        var dims = ShapeOptions.DimOption("so MACs and shape limits can be judged");
         var command = new Command("audit", "Check a model against one or more chips: what runs, what does not and why, and the remedy.");
         command.Arguments.Add(model);
         command.Options.Add(target);
@@ -37,9 +33,9 @@ internal static class AuditCommand
         command.SetAction(parse =>
         {
             var targets = TargetsCommand.Catalog().LoadMany(parse.GetValue(target)!);
-            var sizes = SymbolicDims.Parse(parse.GetValue(dims) ?? []);
+            var sizes = InputShapes.ParseDims(parse.GetValue(dims) ?? []);
             var loaded = OnnxImporter.Load(parse.GetValue(model)!);
-            SymbolicDims.Bind(loaded, sizes); // also runs shape inference: MACs and limits need shapes
+            InputShapes.Bind(loaded, sizes); // also runs shape inference: MACs and limits need shapes
             var report = AuditReport.Run(loaded, targets, Remedies());
             Console.Out.Write(report.ToText());
             if (parse.GetValue(json) is { } jsonPath) TargetsCommand.WriteAtomically(jsonPath, report.ToJson());

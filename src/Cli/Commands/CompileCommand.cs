@@ -39,6 +39,7 @@ internal static class CompileCommand
             Description = "Attention (Softmax, the MatMuls between activations, their inputs and outputs): Same, or EightBit.",
             DefaultValueFactory = _ => LayerPrecision.Same,
         };
+        var dims = ShapeOptions.DimOption("where the calibration data should not decide it (the items' axis is 1)");
         var noBias = new Option<bool>("--no-bias-correction") { Description = "Skip bias correction of quantized weights." };
         var noEqualize = new Option<bool>("--no-equalization") { Description = "Skip cross-layer equalization of convolution pairs before calibration." };
         var plugins = BackendsOptions.PluginDirOption();
@@ -57,7 +58,7 @@ internal static class CompileCommand
             DefaultValueFactory = _ => Environment.ProcessorCount,
         };
         command.Arguments.Add(model);
-        foreach (var o in new Option[] { target, output, calib, eval, labels, wbits, abits, backend, fallback, method, edges, attention, noBias, noEqualize, plugins, distill, steps, batch, drop, seed, threads })
+        foreach (var o in new Option[] { target, output, calib, eval, labels, wbits, abits, backend, fallback, method, edges, attention, dims, noBias, noEqualize, plugins, distill, steps, batch, drop, seed, threads })
             command.Options.Add(o);
         command.SetAction(parse =>
         {
@@ -73,6 +74,7 @@ internal static class CompileCommand
                 Method = parse.GetValue(method),
                 EdgeLayers = parse.GetValue(edges),
                 Attention = parse.GetValue(attention),
+                Dims = InputShapes.ParseDims(parse.GetValue(dims) ?? []),
                 BiasCorrection = !parse.GetValue(noBias),
                 Equalization = !parse.GetValue(noEqualize),
                 PluginDirectories = parse.GetValue(plugins) ?? [],

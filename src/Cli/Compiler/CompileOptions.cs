@@ -11,6 +11,9 @@ public sealed record CompileOptions(string ModelPath, string Target, string Outp
     public string? Evaluation { get; init; }
     /// <summary>Labels of the evaluation data (idx/npy/npz), for accuracy before and after.</summary>
     public string? EvaluationLabels { get; init; }
+    /// <summary>Sizes of symbolic input dimensions by symbol ("*": every other one); what stays symbolic takes the
+    /// calibration data's size (the items' axis: 1).</summary>
+    public IReadOnlyDictionary<string, long> Dims { get; init; } = new Dictionary<string, long>();
     public int WeightBits { get; init; } = 8;
     public int ActivationBits { get; init; } = 8;
     public string Backend { get; init; } = "onnx";

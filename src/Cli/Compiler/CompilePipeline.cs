@@ -54,7 +54,7 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
 
         // Import.
         var model = Stage("import", () => OnnxImporter.Load(o.ModelPath));
-        var signatures = Signatures(model);
+        if (o.Dims.Count > 0) InputShapes.Bind(model, o.Dims);
         var opsBefore = OpCounts(model);
 
         // Target, backend (fail early on a bad name, before the long stages).
@@ -77,20 +77,21 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
         // Data, before the long stages: a bad SPEC fails fast.
         var calibSpec = DataSpec.Parse(o.Calibration ?? throw new ArchNetException(
             "--calib SPEC is required: quantization needs real inputs (" + DataSpec.Syntax + "); random:N is accepted but reported as low-confidence"));
-        var calib = Stage("load calibration data", () => DataLoader.Load(calibSpec, signatures));
+        var calib = Stage("load calibration data", () => DataLoader.Load(calibSpec, Signatures(model)));
+        // Chips run one item at a time, on static shapes: what is still symbolic gets its size now, before the evaluation
+        // data is checked against it and before canonicalization (BN folding, constant folding, dead code, composite
+        // recognition), so that shape chains (Shape -> Gather -> Concat -> Reshape) fold into constants and the rewrite
+        // rules see static shapes.
+        var batch = BatchSize(model);
+        BindInputShapes(model, calib, calibSpec);
         var evalSpec = o.Evaluation is null ? calibSpec : DataSpec.Parse(o.Evaluation);
-        var eval = o.Evaluation is null ? calib : Stage("load evaluation data", () => DataLoader.Load(evalSpec, signatures));
+        var eval = o.Evaluation is null ? calib : Stage("load evaluation data", () => DataLoader.Load(evalSpec, Signatures(model)));
         long[]? labels = o.EvaluationLabels is null ? null : DataLoader.LoadLabels(DataSpec.Parse(o.EvaluationLabels));
         if (labels is not null && labels.Length < eval.Count)
             throw new ArchNetException($"--eval-labels has {labels.Length} labels for {eval.Count} evaluation items");
         if (calib.LowConfidence || eval.LowConfidence)
             diagnostics.Warning("random inputs: the fidelity figures of this compile are LOW-CONFIDENCE (no real data was used)");
 
-        // Chips run one item at a time: a symbolic batch becomes 1 for the audit and the backends, before
-        // canonicalization (BN folding, constant folding, dead code, composite recognition) so that shape chains
-        // (Shape -> Gather -> Concat -> Reshape) fold into constants and the rewrite rules see static shapes.
-        var batch = BatchSize(model);
-        FixBatch(model);
         Stage("canonicalize", () => Canonicalize.Run(model, new PassContext(diagnostics)));
         var provisional = MarkBiasesInt32(model);
         var before = Stage("audit", () => Unsupported(model, capability));
@@ -598,20 +599,16 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
     }
 
     /// <summary>Chips and backends need static shapes: symbolic batch dimensions become 1.</summary>
-    private static void FixBatch(Model model)
+    /// <summary>
+    /// The input dimensions still symbolic after --dim: the items' axis (0) becomes 1, as the audit and the backends
+    /// need; any other (a sequence length, an image size) takes the calibration data's size on that axis, said in one
+    /// info line, never silently 1. Random data has no size to give: it already failed for want of a static shape.
+    /// </summary>
+    private void BindInputShapes(Model model, Dataset calib, DataSpec calibSpec)
     {
-        var changed = false;
-        foreach (var input in model.Graph.Inputs.Where(i => !i.IsConstant))
-        {
-            if (input.TensorType is { Shape: { } s } t && !s.IsStatic)
-            {
-                input.Type = t with { Shape = new Shape(s.Dims.Select(d => d.IsKnown ? d : Dim.Of(1))) };
-                changed = true;
-            }
-        }
-        if (!changed) return;
-        foreach (var v in model.Graph.Nodes.SelectMany(n => n.Outputs))
-            if (v.TensorType is { Shape: { IsStatic: false } } tt) v.Type = tt with { Shape = null };
-        ShapeInference.Run(model.Graph);
+        var bound = InputShapes.BindRemaining(model, (input, axis) => calib.Arrays[input.Name].Dims[axis]);
+        if (bound.Count > 0)
+            diagnostics.Info($"shapes: {string.Join(", ", bound.Select(b => $"{b.Symbol ?? $"'{b.Input}' axis {b.Axis}"} = {b.Size}"))} " +
+                $"from the calibration data ({calibSpec.Kind.ToString().ToLowerInvariant()}); --dim NAME=SIZE sets a symbolic dimension");
     }
 }

@@ -214,7 +214,7 @@ public static class DataLoader
         var min = o.TryGetValue("min", out var mn) ? float.Parse(mn, CultureInfo.InvariantCulture) : 0f;
         var max = o.TryGetValue("max", out var mx) ? float.Parse(mx, CultureInfo.InvariantCulture) : 1f;
         var dims = input.Shape.Select((d, i) => i == 0 ? spec.Count!.Value : d ?? throw new ArchNetException(
-            $"data {spec}: input '{input.Name}' axis {i} is not static; random data needs a static shape")).Select(d => (long)d).ToArray();
+            $"data {spec}: input '{input.Name}' axis {i} is symbolic; random data needs a static shape (give its size with --dim NAME=SIZE)")).Select(d => (long)d).ToArray();
         var count = dims.Aggregate(1L, (a, b) => a * b);
         var rng = new Random(seed); // seeded: the same spec gives the same data
         if (input.ElementType == ElementType.Int64)

@@ -1,0 +1,135 @@
+namespace ArchNet.IR;
+
+/// <summary>
+/// Gives symbolic input dimensions concrete sizes, then infers shapes again. Chips run static shapes, most exact rewrites
+/// need them (weights built from H and W, channel offsets), and MACs and shape limits can only be judged with them:
+/// auditing a model "at batch 1, sequence 128" is what a deployment engineer means anyway. Sizes come by input name
+/// (<see cref="Fix"/>, convert's --input-shape), by symbol (<see cref="Bind"/>, --dim), or for what is still symbolic
+/// from the caller (<see cref="BindRemaining"/>: the compile's calibration data).
+/// </summary>
+public static class InputShapes
+{
+    /// <summary>Replaces unknown or symbolic input dims; <paramref name="sizes"/> maps input name to its full shape. Returns inputs changed.</summary>
+    public static int Fix(Model model, IReadOnlyDictionary<string, long[]>? sizes = null)
+    {
+        var inputs = model.Graph.Inputs.Where(i => !i.IsConstant).Select(i => i.Name).ToList();
+        if (sizes?.Keys.FirstOrDefault(k => !inputs.Contains(k)) is { } unknown)
+            throw new ArchNetException($"--input-shape {unknown}: the model has no input named '{unknown}' (inputs: {string.Join(", ", inputs)})");
+        var changed = 0;
+        foreach (var input in model.Graph.Inputs.Where(i => !i.IsConstant))
+        {
+            if (input.TensorType is not { Shape: { } s } t) continue;
+            long[] dims;
+            if (sizes?.GetValueOrDefault(input.Name) is { } given)
+            {
+                if (given.Length != s.Rank)
+                    throw new ArchNetException($"input '{input.Name}' has rank {s.Rank}, but the given shape [{string.Join(",", given)}] has {given.Length} dims");
+                for (var i = 0; i < s.Rank; i++)
+                    if (s[i].Value is { } known && known != given[i])
+                        throw new ArchNetException($"input '{input.Name}' dim {i} is {known}, the given shape says {given[i]}");
+                dims = given;
+            }
+            else if (s.IsStatic) continue;
+            else dims = [.. s.Dims.Select(d => d.Value ?? 1)];
+            if (s.ToArray() is { } current && current.SequenceEqual(dims)) continue;
+            input.Type = t with { Shape = Shape.Of(dims) };
+            changed++;
+        }
+        if (changed > 0) Reinfer(model);
+        return changed;
+    }
+
+    /// <summary>Replaces each symbolic dimension of the graph's inputs named in <paramref name="sizes"/> (the key "*"
+    /// covers every other symbol and unknown dimension), then reruns shape inference. Returns the symbols bound.
+    /// A name that no input dimension carries is an error (a typo would otherwise leave the dimension unbound).</summary>
+    public static IReadOnlyList<string> Bind(Model model, IReadOnlyDictionary<string, long> sizes)
+    {
+        var bound = new SortedSet<string>(StringComparer.Ordinal);
+        var fallback = sizes.TryGetValue("*", out var f) ? f : (long?)null;
+        var symbols = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var input in model.Graph.Inputs)
+        {
+            if (input.IsConstant || input.TensorType is not { Shape: { } shape } t || shape.IsStatic) continue;
+            symbols.UnionWith(shape.Dims.Where(d => !d.IsKnown && d.Symbol is not null).Select(d => d.Symbol!));
+            input.Type = t with
+            {
+                Shape = new Shape(shape.Dims.Select(d =>
+                {
+                    if (d.IsKnown) return d;
+                    if (d.Symbol is { } s && sizes.TryGetValue(s, out var v)) { bound.Add(s); return Dim.Of(v); }
+                    if (fallback is { } any) { bound.Add(d.Symbol ?? "?"); return Dim.Of(any); }
+                    return d;
+                })),
+            };
+        }
+        var unknown = sizes.Keys.Where(k => k != "*" && !symbols.Contains(k)).Order(StringComparer.Ordinal).ToList();
+        if (unknown.Count > 0)
+            throw new ArchNetException($"--dim {unknown[0]}: no input dimension of the model is named '{unknown[0]}' " +
+                (symbols.Count == 0 ? "(its inputs have no symbolic dimensions)" : $"(symbolic dimensions: {string.Join(", ", symbols)})"));
+        Reinfer(model);
+        return [.. bound];
+    }
+
+    /// <summary>A dimension bound by <see cref="BindRemaining"/>: input, axis, its symbol (null: unnamed) and size.</summary>
+    public readonly record struct Binding(string Input, int Axis, string? Symbol, long Size);
+
+    /// <summary>
+    /// Binds every dimension of the graph's inputs that is still symbolic: axis 0, the items' axis (chips run one item
+    /// at a time), to 1; any other axis to <paramref name="sizeOf"/>(input, axis), which may refuse by throwing. One
+    /// symbol gets one size in every input that carries it. Reruns shape inference; returns the non-item dimensions bound.
+    /// </summary>
+    public static IReadOnlyList<Binding> BindRemaining(Model model, Func<Value, int, long> sizeOf)
+    {
+        var bindings = new List<Binding>();
+        var bySymbol = new Dictionary<string, Binding>(StringComparer.Ordinal);
+        var changed = false;
+        foreach (var input in model.Graph.Inputs)
+        {
+            if (input.IsConstant || input.TensorType is not { Shape: { } shape } t || shape.IsStatic) continue;
+            var dims = shape.Dims.Select((d, axis) =>
+            {
+                if (d.IsKnown) return d;
+                if (axis == 0) return Dim.Of(1);
+                var size = sizeOf(input, axis);
+                var binding = new Binding(input.Name, axis, d.Symbol, size);
+                if (d.Symbol is { } s)
+                {
+                    if (bySymbol.TryGetValue(s, out var first) && first.Size != size)
+                        throw new ArchNetException($"symbolic dimension '{s}' would be {first.Size} in input '{first.Input}' (axis " +
+                            $"{first.Axis}) but {size} in input '{input.Name}' (axis {axis}); give it with --dim {s}=SIZE");
+                    if (!bySymbol.TryAdd(s, binding)) return Dim.Of(size);
+                }
+                bindings.Add(binding);
+                return Dim.Of(size);
+            }).ToList();
+            input.Type = t with { Shape = new Shape(dims) };
+            changed = true;
+        }
+        if (changed) Reinfer(model);
+        return bindings;
+    }
+
+    /// <summary>Types inferred from the old symbolic shapes are stale: recompute from the inputs down.</summary>
+    private static void Reinfer(Model model)
+    {
+        foreach (var g in model.Graph.SelfAndSubgraphs())
+            foreach (var n in g.Nodes)
+                foreach (var o in n.Outputs)
+                    if (o.TensorType is { Shape: { IsStatic: false } } ot) o.Type = ot with { Shape = null };
+        ShapeInference.Run(model.Graph);
+    }
+
+    /// <summary>Parses <c>NAME=N</c> pairs as given on the command line.</summary>
+    public static Dictionary<string, long> ParseDims(IEnumerable<string> pairs)
+    {
+        var result = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var pair in pairs)
+        {
+            var eq = pair.LastIndexOf('=');
+            if (eq <= 0 || !long.TryParse(pair[(eq + 1)..], out var value) || value < 1)
+                throw new ArchNetException($"--dim expects NAME=SIZE with SIZE >= 1 (NAME may be * for every symbolic dimension), found '{pair}'");
+            result[pair[..eq]] = value;
+        }
+        return result;
+    }
+}
