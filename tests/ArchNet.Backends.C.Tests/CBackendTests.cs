@@ -60,6 +60,28 @@ public sealed class CBackendTests
     public void EveryKernel_CompiledWithGcc_EqualsTheEmulatorBitForBit(string numerics) =>
         AssertBitExact(QuantizedNets.EveryKernel(Parse(numerics)));
 
+    /// <summary>
+    /// A multiplier-shift Add with one input at the output's scale: its multiplier is exactly 1 (shift 0) and the other's
+    /// shift is 32, so the shifts are 32 apart, which the emulator and this backend both used to refuse although the
+    /// products stay far inside 64 bits. gcc's program equals the emulator bit for bit.
+    /// </summary>
+    [Fact]
+    public void AddWithShiftsFarApart_CompiledWithGcc_EqualsTheEmulatorBitForBit()
+    {
+        var b = new ArchNet.Testing.GraphBuilder();
+        var x = b.Input("x", 1, 64);
+        var coarse = b.Op("Relu", x);
+        var fine = b.Op("Relu", x);
+        var sum = b.Op("Add", coarse, fine);
+        b.Output(sum);
+        var model = b.Build();
+        x.Quant = new QuantParams(8, true, [0.02f], [0]);
+        (coarse.Quant, fine.Quant, sum.Quant) = (new QuantParams(8, false, [0.01f], [0]), new QuantParams(8, false, [0.004f], [0]),
+            new QuantParams(8, false, [0.01f], [0]));
+        new QuantSemantics(RoundingMode.HalfAwayFromZero, RequantMode.MultiplierShift).WriteTo(model);
+        AssertBitExact(model);
+    }
+
     [Fact]
     public void Output_IsOneCFileOneHeader_WithWeightsAsConstArrays_AndAReusedArena()
     {

@@ -96,4 +96,53 @@ public sealed class IntegerArithmeticTests
         Assert.Equal(2, half.Apply(3, RoundingMode.HalfToEven));
         Assert.Equal(2, half.Apply(5, RoundingMode.HalfToEven)); // 2.5 -> 2
     }
+
+    private static (Model Model, Value X, Value Y, Value Z) Add(float sx, float sy, float sz)
+    {
+        var b = new ArchNet.Testing.GraphBuilder();
+        var x = b.Input("x", 1, 4);
+        var y = b.Input("y", 1, 4);
+        var z = b.Op("Add", x, y);
+        b.Output(z);
+        var model = b.Build();
+        QuantParams Q(float scale) => new(8, false, [scale], [128]);
+        (x.Quant, y.Quant, z.Quant) = (Q(sx), Q(sy), Q(sz));
+        new QuantSemantics(RoundingMode.HalfAwayFromZero, RequantMode.MultiplierShift).WriteTo(model);
+        return (model, x, y, z);
+    }
+
+    private static Dictionary<string, Tensor> Inputs(Value x, Value y, int[] xs, int[] ys) => new()
+    {
+        ["x"] = Tensor.FromInts([1, 4], xs, x.Quant!),
+        ["y"] = Tensor.FromInts([1, 4], ys, y.Quant!),
+    };
+
+    /// <summary>Multiplier-shift Add with one input at the output's scale (multiplier 1, shift 0) and one 200 times finer
+    /// (shift 38): the shifts are 38 apart, which used to be refused ("differ too much"), yet the products stay far inside
+    /// 64 bits; the result is the exact sum rounded once.</summary>
+    [Fact]
+    public void Add_ShiftsFarApartButSmallProducts_IsComputedExactly()
+    {
+        var (model, x, y, z) = Add(0.5f, 0.0025f, 0.5f);
+        int[] xs = [0, 100, 200, 255], ys = [0, 28, 255, 128];
+
+        var result = new Emulator(model, EmulatorMode.Integer).Run(Inputs(x, y, xs, ys)).Outputs[z.Name].Ints!;
+
+        var mb = (double)(0.0025f / 0.5f); // f32(s_y / s_z), as the contract computes it
+        var expected = xs.Zip(ys, (a, b) => (int)Math.Clamp(Math.Round((a - 128) + (b - 128) * mb, MidpointRounding.AwayFromZero) + 128, 0, 255));
+        Assert.Equal(expected, result);
+    }
+
+    /// <summary>An Add whose products could leave 64 bits is refused, and the refusal names the node, not only the
+    /// arithmetic.</summary>
+    [Fact]
+    public void Add_ProductsPast64Bits_IsRefused_NamingTheNode()
+    {
+        var (model, x, y, z) = Add(1f, 1e-12f, 1f);
+
+        var e = Assert.Throws<ArchNetException>(() => new Emulator(model, EmulatorMode.Integer).Run(Inputs(x, y, [1, 2, 3, 4], [1, 2, 3, 4])));
+
+        Assert.Equal($"emulator: node '{z.Producer!.DisplayName}' (Add): Add/Sub input scales 1 and 1E-12 over output scale 1: " +
+                     "the sum of their multiplier-shift products can leave 64 bits", e.Message);
+    }
 }

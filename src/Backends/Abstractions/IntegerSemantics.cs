@@ -131,4 +131,19 @@ public readonly record struct FixedMultiplier(long Multiplier, int Shift)
 
     /// <summary>R(acc * Multiplier / 2^Shift), exact in 64 bits for 32-bit accumulators.</summary>
     public long Apply(long acc, RoundingMode rounding) => IntegerSemantics.RoundShift(acc * Multiplier, Shift, rounding);
+
+    /// <summary>
+    /// Add and Sub under <c>MultiplierShift</c>: the inputs' multipliers <paramref name="a"/> and <paramref name="b"/>
+    /// brought to one shift n = max(n_a, n_b), as (m_a', m_b', n). Null when (a - z_a) m_a' ± (b - z_b) m_b' could leave
+    /// 64 bits for inputs within ±<paramref name="maxA"/> and ±<paramref name="maxB"/> of their zero points: the
+    /// contract lets the products wrap, so a backend refuses such an Add rather than compute a wrapped sum. (A power-of-two
+    /// multiplier has shift 0, so shifts far apart are common and harmless: it is the products' size that limits.)
+    /// </summary>
+    public static (long A, long B, int Shift)? Shared(FixedMultiplier a, FixedMultiplier b, long maxA, long maxB)
+    {
+        var n = Math.Max(a.Shift, b.Shift);
+        double Widened(FixedMultiplier f) => f.Multiplier * Math.Pow(2, n - f.Shift);
+        if (Widened(a) * maxA + Widened(b) * maxB >= Math.Pow(2, 62)) return null;
+        return (a.Multiplier << (n - a.Shift), b.Multiplier << (n - b.Shift), n);
+    }
 }

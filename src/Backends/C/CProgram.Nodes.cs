@@ -268,10 +268,9 @@ internal sealed partial class CProgram
             else
             {
                 var (fa, fb) = (Fixed(ma), Fixed(mb));
-                var n = Math.Max(fa.Shift, fb.Shift);
-                if (n - Math.Min(fa.Shift, fb.Shift) > 30)
-                    throw new NotSupportedException($"{node.OpType} input scales {a.Q.Scale()} and {b.Q.Scale()} differ too much for one shared shift");
-                long ka = fa.Multiplier << (n - fa.Shift), kb = fb.Multiplier << (n - fb.Shift);
+                var (ka, kb, n) = FixedMultiplier.Shared(fa, fb, Math.Max(Math.Abs(a.Lo - a.Z), Math.Abs(a.Hi - a.Z)),
+                    Math.Max(Math.Abs(b.Lo - b.Z), Math.Abs(b.Hi - b.Z))) ?? throw new NotSupportedException(
+                        $"{node.OpType} input scales {a.Q.Scale()} and {b.Q.Scale()}: the sum of their multiplier-shift products can leave 64 bits");
                 // Products wrap in 64 bits exactly as the emulator's (unsigned arithmetic keeps that defined in C).
                 expr = $"an_sat(an_round_shift((int64_t)((uint64_t)da * (uint64_t){L(ka)} {op} (uint64_t)db * (uint64_t){L(kb)}), {n}) + {y.Z}, {y.Lo}, {y.Hi})";
             }

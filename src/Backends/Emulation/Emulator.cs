@@ -94,6 +94,12 @@ public sealed class Emulator
             {
                 throw new ArchNetException($"emulator: node '{node.DisplayName}' ({node.OpType}) failed: {e.Message}");
             }
+            catch (ArchNetException e) when (!e.Message.StartsWith("emulator:", StringComparison.Ordinal))
+            {
+                // A kernel's own refusal (a ratio of scales no shared shift can hold, a product past the exact range)
+                // names the arithmetic; the node it happened in is what the user can act on.
+                throw new ArchNetException($"emulator: node '{node.DisplayName}' ({node.OpType}): {e.Message}", e.ExitCode, e);
+            }
             for (var o = 0; o < node.Outputs.Count && o < results.Count; o++)
             {
                 var value = node.Outputs[o];

@@ -358,10 +358,10 @@ internal sealed partial class Kernels(QuantSemantics semantics)
         {
             var fa = FixedMultiplier.From(ma);
             var fb = FixedMultiplier.From(mb);
-            var n = Math.Max(fa.Shift, fb.Shift);
-            if (n - Math.Min(fa.Shift, fb.Shift) > 30)
-                throw new ArchNetException($"Add/Sub input scales {aq.Scales[0]} and {bq.Scales[0]} differ too much for one shared shift");
-            long ka = fa.Multiplier << (n - fa.Shift), kb = fb.Multiplier << (n - fb.Shift);
+            var (ka, kb, n) = ArchNet.Backends.Abstractions.FixedMultiplier.Shared(new(fa.Multiplier, fa.Shift), new(fb.Multiplier, fb.Shift),
+                MaxAbsActivation(aq), MaxAbsActivation(bq)) ?? throw new ArchNetException(
+                    $"Add/Sub input scales {aq.Scales[0]} and {bq.Scales[0]} over output scale {outQ.Scales[0]}: the sum of their " +
+                    "multiplier-shift products can leave 64 bits");
             for (var i = 0; i < r.Length; i++)
             {
                 var p = (a.Ints![mapA[i]] - za) * ka + sign * (b.Ints![mapB[i]] - zb) * kb;
