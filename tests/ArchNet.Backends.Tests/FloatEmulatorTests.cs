@@ -55,6 +55,37 @@ public sealed class FloatEmulatorTests
         Assert.True(err < 1e-5, $"{op}: max relative error {err}");
     }
 
+    /// <summary>Resize as image models use it (FPN upsampling, segmentation heads), sized by scales or by sizes.</summary>
+    [Theory]
+    [InlineData("nearest", "asymmetric", "floor", "scales 1,1,2,2")]
+    [InlineData("nearest", "half_pixel", "round_prefer_floor", "sizes 1,2,7,9")]
+    [InlineData("nearest", "align_corners", "round_prefer_ceil", "scales 1,1,1.5,0.5")]
+    [InlineData("nearest", "pytorch_half_pixel", "ceil", "sizes 1,2,3,11")]
+    [InlineData("linear", "half_pixel", "round_prefer_floor", "scales 1,1,2,2")]
+    [InlineData("linear", "align_corners", "round_prefer_floor", "sizes 1,2,7,3")]
+    [InlineData("linear", "pytorch_half_pixel", "round_prefer_floor", "sizes 1,2,1,9")]
+    [InlineData("linear", "asymmetric", "round_prefer_floor", "scales 1,1,0.5,1.75")]
+    public void FloatMode_MatchesOnnxRuntime_OnResize(string mode, string transform, string nearest, string by)
+    {
+        var b = new GraphBuilder(opset: 13, seed: 3);
+        var x = b.Input("x", 1, 2, 4, 5);
+        var values = by.Split(' ')[1].Split(',');
+        var target = by.StartsWith("scales", StringComparison.Ordinal)
+            ? [x, null, b.Const([.. values.Select(v => float.Parse(v, System.Globalization.CultureInfo.InvariantCulture))], 4)]
+            : new Value?[] { x, null, null, b.Ints([.. values.Select(long.Parse)]) };
+        var y = b.Op("Resize", target, IR.Attribute.String("mode", mode), IR.Attribute.String("coordinate_transformation_mode", transform),
+            IR.Attribute.String("nearest_mode", nearest));
+        b.Output(y);
+        var model = b.Build();
+        var inputs = OrtRunner.RandomInputs(model.Graph, seed: 5, lo: -4, hi: 4);
+        using var ort = new ReferenceRunner(OnnxExporter.ToBytes(model));
+        var expected = ort.Run(inputs)[y.Name];
+        var actual = new Emulator(model, EmulatorMode.Float).Run(inputs.ToDictionary(kv => kv.Key, kv => Tensor.FromTensorData(kv.Value))).Outputs[y.Name];
+        Assert.Equal(expected.Dims.Select(d => (int)d), actual.Shape);
+        var err = OrtRunner.MaxRelativeError(TensorData.FromFloats(actual.Dims(), actual.ToReal()), expected);
+        Assert.True(err < 1e-5, $"Resize {mode} {transform} {nearest} {by}: max relative error {err}");
+    }
+
     [Fact]
     public void Run_ReturnsRequestedIntermediates()
     {

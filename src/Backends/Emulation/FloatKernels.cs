@@ -49,6 +49,7 @@ internal static class FloatKernels
             "Constant" => [Tensor.FromTensorData(node.Attr("value")!.AsTensor())],
             "Cast" => [Cast(node, a[0]!)],
             "ReduceMean" => [ReduceMean(node, a)],
+            "Resize" => [Resize(node, a)],
             "LayerNormalization" => [LayerNorm(node, a)],
             "Gelu" => [Map(a[0]!, node.GetString("approximate", "none") == "tanh"
                 ? x => 0.5f * x * (1f + MathF.Tanh(0.7978845608f * (x + 0.044715f * x * x * x)))
@@ -335,6 +336,106 @@ internal static class FloatKernels
             else { var acc = 0f; foreach (var v in s) acc += v; y[i] = acc / inner; }
         }
         return Tensor.FromFloats([.. x.Shape.Select((d, i) => i < 2 ? d : 1)], y);
+    }
+
+    /// <summary>
+    /// Resize (opsets 11 to 19): nearest or linear (multilinear over every axis), output size from <c>sizes</c> or from
+    /// floor(input * <c>scales</c>), the coordinate transformations half_pixel, pytorch_half_pixel, align_corners and
+    /// asymmetric, every nearest_mode. Cubic, tf_crop_and_resize, antialias and axes are refused by name.
+    /// </summary>
+    private static Tensor Resize(Node node, Tensor?[] a)
+    {
+        var x = F(a[0]);
+        var mode = node.GetString("mode", "nearest");
+        // Opset 10's form (X, scales) predates the coordinate transformations; from 11: (X, roi, scales, sizes).
+        if (a.Length < 3) throw new ArgumentException("Resize of opset 10 (inputs X, scales) is not emulated");
+        var transform = node.GetString("coordinate_transformation_mode", "half_pixel");
+        var nearestMode = node.GetString("nearest_mode", "round_prefer_floor");
+        if (mode is not ("nearest" or "linear")) throw new ArgumentException($"Resize mode '{mode}' is not emulated");
+        if (transform is not ("half_pixel" or "pytorch_half_pixel" or "align_corners" or "asymmetric"))
+            throw new ArgumentException($"Resize coordinate_transformation_mode '{transform}' is not emulated");
+        if (node.GetInt("antialias", 0) != 0 || node.GetInts("axes") is not null)
+            throw new ArgumentException("Resize with antialias or axes is not emulated");
+
+        var (scalesInput, sizesInput) = (a[2], a.Length > 3 ? a[3] : null);
+        var rank = x.Rank;
+        var inDims = x.Shape;
+        var outDims = new int[rank];
+        var scales = new float[rank];
+        if (sizesInput is { Length: > 0 })
+        {
+            var sizes = Movement.Longs(sizesInput);
+            for (var d = 0; d < rank; d++) (outDims[d], scales[d]) = ((int)sizes[d], (float)sizes[d] / inDims[d]);
+        }
+        else
+        {
+            var given = (scalesInput ?? throw new ArgumentException("Resize needs scales or sizes")).ToReal();
+            for (var d = 0; d < rank; d++) (outDims[d], scales[d]) = ((int)Math.Floor(inDims[d] * given[d]), given[d]);
+        }
+
+        // Per axis and output index: the input indices and weights that make it (one index for nearest).
+        var taps = new (int I0, int I1, float W0, float W1)[rank][];
+        for (var d = 0; d < rank; d++)
+        {
+            taps[d] = new (int, int, float, float)[outDims[d]];
+            for (var o = 0; o < outDims[d]; o++)
+            {
+                float original = transform switch
+                {
+                    "half_pixel" => (o + 0.5f) / scales[d] - 0.5f,
+                    "pytorch_half_pixel" => outDims[d] > 1 ? (o + 0.5f) / scales[d] - 0.5f : 0f,
+                    "align_corners" => outDims[d] == 1 ? 0f : o * (float)(inDims[d] - 1) / (outDims[d] - 1),
+                    _ => o / scales[d],
+                };
+                if (mode == "nearest")
+                {
+                    var i = nearestMode switch
+                    {
+                        "round_prefer_ceil" => (int)MathF.Round(original, MidpointRounding.AwayFromZero),
+                        "floor" => (int)MathF.Floor(original),
+                        "ceil" => (int)MathF.Ceiling(original),
+                        _ => original == MathF.Floor(original) + 0.5f ? (int)MathF.Floor(original) : (int)MathF.Round(original),
+                    };
+                    i = Math.Clamp(i, 0, inDims[d] - 1);
+                    taps[d][o] = (i, i, 1f, 0f);
+                }
+                else
+                {
+                    var c = Math.Clamp(original, 0f, inDims[d] - 1);
+                    var i0 = (int)c;
+                    var i1 = Math.Min(i0 + 1, inDims[d] - 1);
+                    taps[d][o] = (i0, i1, 1f - (c - i0), c - i0);
+                }
+            }
+        }
+
+        var inStrides = new int[rank];
+        for (int d = rank - 1, s = 1; d >= 0; s *= inDims[d], d--) inStrides[d] = s;
+        var src = x.Floats!;
+        var result = new float[Tensor.ShapeLength(outDims)];
+        var index = new int[rank];
+        for (var n = 0; n < result.Length; n++)
+        {
+            // Sum over the 2^rank corners (only the axes with a second tap of non-zero weight branch).
+            double sum = 0;
+            var corners = 1 << rank;
+            for (var corner = 0; corner < corners; corner++)
+            {
+                double w = 1;
+                var offset = 0;
+                for (var d = 0; d < rank && w != 0; d++)
+                {
+                    var t = taps[d][index[d]];
+                    var second = (corner >> d & 1) == 1;
+                    w *= second ? t.W1 : t.W0;
+                    offset += (second ? t.I1 : t.I0) * inStrides[d];
+                }
+                if (w != 0) sum += w * src[offset];
+            }
+            result[n] = (float)sum;
+            for (var d = rank - 1; d >= 0 && ++index[d] == outDims[d]; d--) index[d] = 0;
+        }
+        return Tensor.FromFloats(outDims, result);
     }
 
     private static Tensor ConstantOfShape(Node node, Tensor shape)
