@@ -202,6 +202,34 @@ public sealed class CompilePipelineTests(ITestOutputHelper output) : IDisposable
         Assert.Contains("input 'x' is [?,1,6,?], the data is [16,1,12,10] (axis 2)", e.Message);
     }
 
+    /// <summary>
+    /// reference-cpu runs every ONNX op, the emulator does not (ConvTranspose, Sin): the compile stops before calibration,
+    /// naming the ops and the first node, and writes nothing. Before, it stopped at the fidelity stage, after calibration
+    /// (and, with distillation, after minutes of training).
+    /// </summary>
+    [Fact]
+    public void Compile_AnOpTheEmulatorCannotRun_StopsBeforeCalibration()
+    {
+        var b = new GraphBuilder(opset: 13, seed: 2);
+        var x = b.Input("x", 1, 2, 6, 6);
+        var up = b.Op("ConvTranspose", [x, b.Random([2, 2, 2, 2])], Attribute.Ints("strides", 2, 2));
+        b.Output(b.Op("Sin", b.Op("Sin", up)));
+        var path = Path.Combine(_dir, "unemulated.onnx");
+        OnnxExporter.Save(b.Build(), path);
+        var outDir = Path.Combine(_dir, "unemulated");
+        var diagnostics = new CollectingDiagnostics();
+
+        var e = Assert.Throws<ArchNetException>(() => new CompilePipeline(new CompileOptions(path, "reference-cpu", outDir)
+        {
+            Calibration = "random:4",
+            TargetsDirectory = Targets,
+        }, diagnostics).Run());
+
+        Assert.StartsWith("the integer emulator has no kernel for ConvTranspose, Sin (3 node(s), first '", e.Message);
+        Assert.DoesNotContain(diagnostics.Items, d => d.Message.StartsWith("quantize", StringComparison.Ordinal));
+        Assert.False(Directory.Exists(outDir));
+    }
+
     [Fact]
     public void Compile_UnsupportedNodes_StopWithTheAuditReasons_UnlessHostFallback()
     {

@@ -52,6 +52,10 @@ public sealed class Emulator
     public EmulatorMode Mode { get; }
     public QuantSemantics Semantics { get; }
 
+    /// <summary>Nodes of <paramref name="graph"/> the emulator has no kernel for, float or integer, in graph order: a graph
+    /// with any cannot be run, so a compile checks this before its long stages rather than fail at its measurement.</summary>
+    public static IReadOnlyList<Node> Unemulated(Graph graph) => [.. graph.Nodes.Where(n => !FloatKernels.Handles(n))];
+
     /// <summary>Nodes that run as float ops on the host in integer mode (empty in float mode).</summary>
     public IReadOnlyList<string> HostFloatNodes { get; }
 

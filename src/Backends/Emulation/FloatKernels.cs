@@ -5,6 +5,10 @@ namespace ArchNet.Backends.Emulation;
 /// <summary>Float32 reference kernels: the float mode of the emulator and the host ops of the integer mode.</summary>
 internal static class FloatKernels
 {
+    /// <summary>Whether the emulator has a float kernel for <paramref name="node"/>: in integer mode, every op without an
+    /// integer kernel runs as a host float op, so this is what the emulator can run at all.</summary>
+    public static bool Handles(Node node) => node.IsDefaultDomain && (Movement.Handles(node.OpType) || Kernels.ContainsKey(node.OpType));
+
     public static IReadOnlyList<Tensor> Run(Node node, Tensor?[] a)
     {
         if (!node.IsDefaultDomain) throw new ArchNetException($"emulator: op {node.Domain}.{node.OpType} (node '{node.DisplayName}') is not emulated");
@@ -13,50 +17,54 @@ internal static class FloatKernels
             var pad = node.OpType == "Pad" && a.Length > 2 && a[2] is { } v ? v.ToReal()[0] : 0;
             return Movement.Run(node, a, pad);
         }
-        return node.OpType switch
-        {
-            "Conv" => [Conv(node, F(a[0]), F(a[1]), a.Length > 2 ? a[2] : null)],
-            "Gemm" => [Gemm(node, F(a[0]), F(a[1]), a.Length > 2 ? a[2] : null)],
-            "MatMul" => [MatMul(F(a[0]), F(a[1]))],
-            "Add" => [Binary(a[0]!, a[1]!, (x, y) => x + y)],
-            "Sub" => [Binary(a[0]!, a[1]!, (x, y) => x - y)],
-            "Mul" => [Binary(a[0]!, a[1]!, (x, y) => x * y)],
-            "Div" => [Binary(a[0]!, a[1]!, (x, y) => x / y)],
-            "Pow" => [Binary(a[0]!, a[1]!, MathF.Pow)],
-            "Max" => [Binary(a[0]!, a[1]!, MathF.Max)],
-            "Min" => [Binary(a[0]!, a[1]!, MathF.Min)],
-            "Relu" => [Map(a[0]!, x => x > 0 ? x : 0)],
-            "LeakyRelu" => [Map(a[0]!, x => x >= 0 ? x : x * node.GetFloat("alpha", 0.01f))],
-            "Clip" => [Clip(node, a)],
-            "Sigmoid" => [Map(a[0]!, x => 1f / (1f + MathF.Exp(-x)))],
-            "Tanh" => [Map(a[0]!, MathF.Tanh)],
-            "Exp" => [Map(a[0]!, MathF.Exp)],
-            "Sqrt" => [Map(a[0]!, MathF.Sqrt)],
-            "Neg" => [Map(a[0]!, x => -x)],
-            "Abs" => [Map(a[0]!, MathF.Abs)],
-            "Reciprocal" => [Map(a[0]!, x => 1f / x)],
-            "Erf" => [Map(a[0]!, x => (float)Erf(x))],
-            "HardSigmoid" => [Map(a[0]!, x => Math.Clamp(node.GetFloat("alpha", 0.2f) * x + node.GetFloat("beta", 0.5f), 0f, 1f))],
-            "HardSwish" => [Map(a[0]!, x => x * Math.Clamp(x / 6f + 0.5f, 0f, 1f))],
-            "Softmax" => [Softmax(F(a[0]), (int)node.GetInt("axis", -1))],
-            "BatchNormalization" => [BatchNorm(node, a)],
-            "MaxPool" => [Pool(node, F(a[0]), max: true)],
-            "AveragePool" => [Pool(node, F(a[0]), max: false)],
-            "GlobalAveragePool" => [GlobalPool(F(a[0]), max: false)],
-            "GlobalMaxPool" => [GlobalPool(F(a[0]), max: true)],
-            "Shape" => [Tensor.FromLongs([a[0]!.Rank], [.. a[0]!.Shape.Select(d => (long)d)])],
-            "ConstantOfShape" => [ConstantOfShape(node, a[0]!)],
-            "Constant" => [Tensor.FromTensorData(node.Attr("value")!.AsTensor())],
-            "Cast" => [Cast(node, a[0]!)],
-            "ReduceMean" => [ReduceMean(node, a)],
-            "Resize" => [Resize(node, a)],
-            "LayerNormalization" => [LayerNorm(node, a)],
-            "Gelu" => [Map(a[0]!, node.GetString("approximate", "none") == "tanh"
-                ? x => 0.5f * x * (1f + MathF.Tanh(0.7978845608f * (x + 0.044715f * x * x * x)))
-                : x => (float)(0.5 * x * (1 + Erf(x / Math.Sqrt(2)))))],
-            _ => throw new ArchNetException($"emulator: op {node.OpType} (node '{node.DisplayName}') is not emulated"),
-        };
+        return Kernels.TryGetValue(node.OpType, out var kernel)
+            ? [kernel(node, a)]
+            : throw new ArchNetException($"emulator: op {node.OpType} (node '{node.DisplayName}') is not emulated");
     }
+
+    /// <summary>The float kernel of each op (besides <see cref="Movement"/>'s data movement).</summary>
+    private static readonly Dictionary<string, Func<Node, Tensor?[], Tensor>> Kernels = new(StringComparer.Ordinal)
+    {
+        ["Conv"] = (node, a) => Conv(node, F(a[0]), F(a[1]), a.Length > 2 ? a[2] : null),
+        ["Gemm"] = (node, a) => Gemm(node, F(a[0]), F(a[1]), a.Length > 2 ? a[2] : null),
+        ["MatMul"] = (node, a) => MatMul(F(a[0]), F(a[1])),
+        ["Add"] = (node, a) => Binary(a[0]!, a[1]!, (x, y) => x + y),
+        ["Sub"] = (node, a) => Binary(a[0]!, a[1]!, (x, y) => x - y),
+        ["Mul"] = (node, a) => Binary(a[0]!, a[1]!, (x, y) => x * y),
+        ["Div"] = (node, a) => Binary(a[0]!, a[1]!, (x, y) => x / y),
+        ["Pow"] = (node, a) => Binary(a[0]!, a[1]!, MathF.Pow),
+        ["Max"] = (node, a) => Binary(a[0]!, a[1]!, MathF.Max),
+        ["Min"] = (node, a) => Binary(a[0]!, a[1]!, MathF.Min),
+        ["Relu"] = (node, a) => Map(a[0]!, x => x > 0 ? x : 0),
+        ["LeakyRelu"] = (node, a) => Map(a[0]!, x => x >= 0 ? x : x * node.GetFloat("alpha", 0.01f)),
+        ["Clip"] = (node, a) => Clip(node, a),
+        ["Sigmoid"] = (node, a) => Map(a[0]!, x => 1f / (1f + MathF.Exp(-x))),
+        ["Tanh"] = (node, a) => Map(a[0]!, MathF.Tanh),
+        ["Exp"] = (node, a) => Map(a[0]!, MathF.Exp),
+        ["Sqrt"] = (node, a) => Map(a[0]!, MathF.Sqrt),
+        ["Neg"] = (node, a) => Map(a[0]!, x => -x),
+        ["Abs"] = (node, a) => Map(a[0]!, MathF.Abs),
+        ["Reciprocal"] = (node, a) => Map(a[0]!, x => 1f / x),
+        ["Erf"] = (node, a) => Map(a[0]!, x => (float)Erf(x)),
+        ["HardSigmoid"] = (node, a) => Map(a[0]!, x => Math.Clamp(node.GetFloat("alpha", 0.2f) * x + node.GetFloat("beta", 0.5f), 0f, 1f)),
+        ["HardSwish"] = (node, a) => Map(a[0]!, x => x * Math.Clamp(x / 6f + 0.5f, 0f, 1f)),
+        ["Softmax"] = (node, a) => Softmax(F(a[0]), (int)node.GetInt("axis", -1)),
+        ["BatchNormalization"] = (node, a) => BatchNorm(node, a),
+        ["MaxPool"] = (node, a) => Pool(node, F(a[0]), max: true),
+        ["AveragePool"] = (node, a) => Pool(node, F(a[0]), max: false),
+        ["GlobalAveragePool"] = (node, a) => GlobalPool(F(a[0]), max: false),
+        ["GlobalMaxPool"] = (node, a) => GlobalPool(F(a[0]), max: true),
+        ["Shape"] = (node, a) => Tensor.FromLongs([a[0]!.Rank], [.. a[0]!.Shape.Select(d => (long)d)]),
+        ["ConstantOfShape"] = (node, a) => ConstantOfShape(node, a[0]!),
+        ["Constant"] = (node, a) => Tensor.FromTensorData(node.Attr("value")!.AsTensor()),
+        ["Cast"] = (node, a) => Cast(node, a[0]!),
+        ["ReduceMean"] = (node, a) => ReduceMean(node, a),
+        ["Resize"] = (node, a) => Resize(node, a),
+        ["LayerNormalization"] = (node, a) => LayerNorm(node, a),
+        ["Gelu"] = (node, a) => Map(a[0]!, node.GetString("approximate", "none") == "tanh"
+            ? x => 0.5f * x * (1f + MathF.Tanh(0.7978845608f * (x + 0.044715f * x * x * x)))
+            : x => (float)(0.5 * x * (1 + Erf(x / Math.Sqrt(2))))),
+    };
 
     private static Tensor F(Tensor? t) => t is null ? throw new ArgumentException("missing input")
         : t.Floats is not null ? t : Tensor.FromFloats(t.Shape, t.ToReal());

@@ -104,6 +104,12 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
                 (legalization.Retrain.Count > 0 ? $", {legalization.Retrain.Count} left for retraining" : ""));
             ShapeInference.Run(model.Graph);
         }
+        // Every compile measures itself on the integer emulator: an op it cannot run stops the compile now, not after
+        // calibration and training (nodes left for retraining are replaced by ops it runs).
+        if (Emulator.Unemulated(model.Graph).Where(n => !n.Metadata.Any(kv => kv.Key == Legalizer.RetrainKey)).ToList() is { Count: > 0 } unemulated)
+            throw new ArchNetException($"the integer emulator has no kernel for {string.Join(", ", unemulated.Select(n => n.OpType).Distinct())} " +
+                $"({unemulated.Count} node(s), first '{unemulated[0].DisplayName}'), so this compile could not measure its accuracy cost; " +
+                "nothing was calibrated or written");
         // Nodes the target still rejects (marked for retraining by legalization) go to distillation.
         var distilled = DistillIfNeeded(model, capability, calib, quantTarget);
         foreach (var b in provisional) if (b.Quant is { Bits: 32, Scales.Length: 1 } q && q.Scales[0] == 1f) b.Quant = null;
