@@ -46,13 +46,20 @@ public sealed class FloatEmulatorTests
             _ => b.Op("Gelu", [x], IR.Attribute.String("approximate", "tanh")),
         };
         b.Output(y);
-        var model = b.Build();
+        AssertOutputMatchesOnnxRuntime(b.Build(), y, op);
+    }
+
+    /// <summary>One op's output <paramref name="y"/> on inputs in [-4, 4]: the emulator's float mode against ONNX Runtime,
+    /// shape and values (max relative error below 1e-5).</summary>
+    private static void AssertOutputMatchesOnnxRuntime(Model model, Value y, string what)
+    {
         var inputs = OrtRunner.RandomInputs(model.Graph, seed: 5, lo: -4, hi: 4);
         using var ort = new ReferenceRunner(OnnxExporter.ToBytes(model));
         var expected = ort.Run(inputs)[y.Name];
         var actual = new Emulator(model, EmulatorMode.Float).Run(inputs.ToDictionary(kv => kv.Key, kv => Tensor.FromTensorData(kv.Value))).Outputs[y.Name];
+        Assert.Equal(expected.Dims.Select(d => (int)d), actual.Shape);
         var err = OrtRunner.MaxRelativeError(TensorData.FromFloats(actual.Dims(), actual.ToReal()), expected);
-        Assert.True(err < 1e-5, $"{op}: max relative error {err}");
+        Assert.True(err < 1e-5, $"{what}: max relative error {err}");
     }
 
     /// <summary>Resize as image models use it (FPN upsampling, segmentation heads), sized by scales or by sizes.</summary>
@@ -76,14 +83,7 @@ public sealed class FloatEmulatorTests
         var y = b.Op("Resize", target, IR.Attribute.String("mode", mode), IR.Attribute.String("coordinate_transformation_mode", transform),
             IR.Attribute.String("nearest_mode", nearest));
         b.Output(y);
-        var model = b.Build();
-        var inputs = OrtRunner.RandomInputs(model.Graph, seed: 5, lo: -4, hi: 4);
-        using var ort = new ReferenceRunner(OnnxExporter.ToBytes(model));
-        var expected = ort.Run(inputs)[y.Name];
-        var actual = new Emulator(model, EmulatorMode.Float).Run(inputs.ToDictionary(kv => kv.Key, kv => Tensor.FromTensorData(kv.Value))).Outputs[y.Name];
-        Assert.Equal(expected.Dims.Select(d => (int)d), actual.Shape);
-        var err = OrtRunner.MaxRelativeError(TensorData.FromFloats(actual.Dims(), actual.ToReal()), expected);
-        Assert.True(err < 1e-5, $"Resize {mode} {transform} {nearest} {by}: max relative error {err}");
+        AssertOutputMatchesOnnxRuntime(b.Build(), y, $"Resize {mode} {transform} {nearest} {by}");
     }
 
     [Fact]
