@@ -40,6 +40,37 @@ public sealed class CommandTests : IDisposable
         Assert.Equal("", r.Stderr);
     }
 
+    /// <summary>inspect --dim: MACs at the sizes given; only the symbols left are taken as 1, and a name the model lacks
+    /// is a one-line error.</summary>
+    [Fact]
+    public void Inspect_Dim_CountsMacsAtTheGivenSizes()
+    {
+        var b = new GraphBuilder(seed: 1);
+        var x = b.Input("x", 1, 1, 8, 8);
+        x.Type = x.TensorType! with { Shape = new Shape([Dim.Sym("n"), 1, Dim.Sym("h"), Dim.Sym("w")]) };
+        b.Output(b.Op("Conv", [x, b.Random([4, 1, 3, 3])], ArchNet.IR.Attribute.Ints("pads", 1, 1, 1, 1)));
+        var model = _dir.File("symbolic.onnx");
+        ArchNet.Frontend.OnnxExporter.Save(b.Build(), model);
+        (long Macs, string[] AsOne) Inspect(params string[] extra)
+        {
+            var r = Archnetc.Run(_dir.Path, ["inspect", model, "--json", .. extra]);
+            Assert.True(r.ExitCode == 0, r.ToString());
+            using var doc = JsonDocument.Parse(r.Stdout);
+            return (doc.RootElement.GetProperty("macs").GetInt64(),
+                [.. doc.RootElement.GetProperty("symbolsTakenAsOne").EnumerateArray().Select(e => e.GetString()!)]);
+        }
+
+        var (macs, asOne) = Inspect();
+        Assert.Equal(4L * 9, macs);
+        Assert.Equal(["h", "n", "w"], asOne);
+        (macs, asOne) = Inspect("--dim", "h=16", "--dim", "w=12");
+        Assert.Equal(4L * 9 * 16 * 12, macs);
+        Assert.Equal(["n"], asOne);
+        var typo = Archnetc.Run(_dir.Path, "inspect", model, "--dim", "height=16");
+        Assert.Equal(2, typo.ExitCode);
+        Assert.Equal("error: --dim height: no input dimension of the model is named 'height' (symbolic dimensions: h, n, w)", typo.Stderr.Trim());
+    }
+
     [Fact]
     public void Targets_ListsAtLeastEightTargets_IncludingArchnetAndReferenceCpu()
     {

@@ -10,7 +10,7 @@ using ArchNet.Passes.Canonicalization;
 namespace ArchNet.Cli.Commands;
 
 /// <summary>
-/// <c>archnetc inspect MODEL [--json]</c>: inputs and outputs with shapes, op histogram with estimated MACs per
+/// <c>archnetc inspect MODEL [--json] [--dim NAME=SIZE]</c>: inputs and outputs with shapes, op histogram with estimated MACs per
 /// op type, parameter count and bytes, opsets, producer, and the ops of domains outside the ONNX standard.
 /// </summary>
 internal static class InspectCommand
@@ -19,14 +19,18 @@ internal static class InspectCommand
     {
         var model = new Argument<string>("MODEL") { Description = "The ONNX model to describe." };
         var json = new Option<bool>("--json") { Description = "Print the description as JSON." };
+        var dims = ShapeOptions.DimOption("so MACs count the sizes the model will run at (the others are taken as 1)");
         var command = new Command("inspect", "Describe an ONNX model: interface, operators, parameters, estimated MACs.");
         command.Arguments.Add(model);
         command.Options.Add(json);
+        command.Options.Add(dims);
         command.SetAction(parse =>
         {
             var path = parse.GetValue(model)!;
+            var sizes = InputShapes.ParseDims(parse.GetValue(dims) ?? []);
             var imported = OnnxImporter.Load(path);
-            AdoptFoldedShapes(imported, path);
+            if (sizes.Count > 0) InputShapes.Bind(imported, sizes);
+            AdoptFoldedShapes(imported, path, sizes);
             var stats = ModelStatistics.Measure(imported);
             Console.Out.Write(parse.GetValue(json) ? Json(path, stats) : Text(path, stats));
             return ExitCodes.Ok;
@@ -36,16 +40,17 @@ internal static class InspectCommand
 
     /// <summary>
     /// MACs need the shapes of MatMul and Conv operands, which models exported with dynamic axes compute at run
-    /// time (Shape → Gather → Concat → Reshape). A second copy, given static inputs (symbolic dims = 1, as
+    /// time (Shape → Gather → Concat → Reshape). A second copy, given static inputs (--dim, else symbolic dims = 1, as
     /// <see cref="ModelStatistics.Measure"/> assumes) and canonicalized, has those shapes; they are copied back by
     /// value name where the model's own are unknown. The model itself is not rewritten, so the histogram is the file's.
     /// </summary>
-    private static void AdoptFoldedShapes(Model model, string path)
+    private static void AdoptFoldedShapes(Model model, string path, IReadOnlyDictionary<string, long> sizes)
     {
         Model folded;
         try
         {
             folded = OnnxImporter.Load(path);
+            if (sizes.Count > 0) InputShapes.Bind(folded, sizes);
             InputShapes.Fix(folded);
             Canonicalize.Run(folded, new PassContext(SilentDiagnostics.Instance));
         }
