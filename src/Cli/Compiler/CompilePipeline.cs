@@ -604,7 +604,6 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
         return new FidelityResult(figures, accuracy, layerList, layerItems, [.. integer.HostFloatNodes]);
     }
 
-    /// <summary>Chips and backends need static shapes: symbolic batch dimensions become 1.</summary>
     /// <summary>
     /// The input dimensions still symbolic after --dim: the items' axis (0) becomes 1, as the audit and the backends
     /// need; any other (a sequence length, an image size) takes the calibration data's size on that axis, said in one
