@@ -9,34 +9,27 @@ namespace ArchNet.IR;
 /// </summary>
 public static class InputShapes
 {
-    /// <summary>Replaces unknown or symbolic input dims; <paramref name="sizes"/> maps input name to its full shape. Returns inputs changed.</summary>
-    public static int Fix(Model model, IReadOnlyDictionary<string, long[]>? sizes = null)
+    /// <summary>Gives each input named in <paramref name="sizes"/> its full shape (its static dims must agree), and
+    /// every other symbolic dimension 1.</summary>
+    public static void Fix(Model model, IReadOnlyDictionary<string, long[]>? sizes = null)
     {
-        var inputs = model.Graph.Inputs.Where(i => !i.IsConstant).Select(i => i.Name).ToList();
-        if (sizes?.Keys.FirstOrDefault(k => !inputs.Contains(k)) is { } unknown)
-            throw new ArchNetException($"--input-shape {unknown}: the model has no input named '{unknown}' (inputs: {string.Join(", ", inputs)})");
-        var changed = 0;
-        foreach (var input in model.Graph.Inputs.Where(i => !i.IsConstant))
+        var inputs = model.Graph.Inputs.Where(i => !i.IsConstant).ToList();
+        if (sizes?.Keys.FirstOrDefault(k => !inputs.Any(i => i.Name == k)) is { } unknown)
+            throw new ArchNetException($"--input-shape {unknown}: the model has no input named '{unknown}' (inputs: {string.Join(", ", inputs.Select(i => i.Name))})");
+        var changed = false;
+        foreach (var input in inputs)
         {
-            if (input.TensorType is not { Shape: { } s } t) continue;
-            long[] dims;
-            if (sizes?.GetValueOrDefault(input.Name) is { } given)
-            {
-                if (given.Length != s.Rank)
-                    throw new ArchNetException($"input '{input.Name}' has rank {s.Rank}, but the given shape [{string.Join(",", given)}] has {given.Length} dims");
-                for (var i = 0; i < s.Rank; i++)
-                    if (s[i].Value is { } known && known != given[i])
-                        throw new ArchNetException($"input '{input.Name}' dim {i} is {known}, the given shape says {given[i]}");
-                dims = given;
-            }
-            else if (s.IsStatic) continue;
-            else dims = [.. s.Dims.Select(d => d.Value ?? 1)];
-            if (s.ToArray() is { } current && current.SequenceEqual(dims)) continue;
-            input.Type = t with { Shape = Shape.Of(dims) };
-            changed++;
+            if (sizes?.GetValueOrDefault(input.Name) is not { } given || input.TensorType is not { Shape: { } s } t) continue;
+            if (given.Length != s.Rank)
+                throw new ArchNetException($"input '{input.Name}' has rank {s.Rank}, but the given shape [{string.Join(",", given)}] has {given.Length} dims");
+            for (var i = 0; i < s.Rank; i++)
+                if (s[i].Value is { } known && known != given[i])
+                    throw new ArchNetException($"input '{input.Name}' dim {i} is {known}, the given shape says {given[i]}");
+            if (s.IsStatic) continue;
+            input.Type = t with { Shape = Shape.Of(given) };
+            changed = true;
         }
-        if (changed > 0) Reinfer(model);
-        return changed;
+        Complete(model, (_, _) => 1, changed);
     }
 
     /// <summary>Replaces each symbolic dimension of the graph's inputs named in <paramref name="sizes"/> (the key "*"
@@ -44,13 +37,18 @@ public static class InputShapes
     /// A name that no input dimension carries is an error (a typo would otherwise leave the dimension unbound).</summary>
     public static IReadOnlyList<string> Bind(Model model, IReadOnlyDictionary<string, long> sizes)
     {
+        var symbolic = model.Graph.Inputs.Where(i => !i.IsConstant && i.TensorType is { Shape.IsStatic: false }).ToList();
+        var symbols = new SortedSet<string>(symbolic.SelectMany(i => i.Shape!.Dims).Where(d => !d.IsKnown && d.Symbol is not null)
+            .Select(d => d.Symbol!), StringComparer.Ordinal);
+        var unknown = sizes.Keys.Where(k => k != "*" && !symbols.Contains(k)).Order(StringComparer.Ordinal).ToList();
+        if (unknown.Count > 0)
+            throw new ArchNetException($"--dim {unknown[0]}: no input dimension of the model is named '{unknown[0]}' " +
+                (symbols.Count == 0 ? "(its inputs have no symbolic dimensions)" : $"(symbolic dimensions: {string.Join(", ", symbols)})"));
         var bound = new SortedSet<string>(StringComparer.Ordinal);
         var fallback = sizes.TryGetValue("*", out var f) ? f : (long?)null;
-        var symbols = new SortedSet<string>(StringComparer.Ordinal);
-        foreach (var input in model.Graph.Inputs)
+        foreach (var input in symbolic)
         {
-            if (input.IsConstant || input.TensorType is not { Shape: { } shape } t || shape.IsStatic) continue;
-            symbols.UnionWith(shape.Dims.Where(d => !d.IsKnown && d.Symbol is not null).Select(d => d.Symbol!));
+            var (t, shape) = (input.TensorType!, input.Shape!);
             input.Type = t with
             {
                 Shape = new Shape(shape.Dims.Select(d =>
@@ -62,11 +60,7 @@ public static class InputShapes
                 })),
             };
         }
-        var unknown = sizes.Keys.Where(k => k != "*" && !symbols.Contains(k)).Order(StringComparer.Ordinal).ToList();
-        if (unknown.Count > 0)
-            throw new ArchNetException($"--dim {unknown[0]}: no input dimension of the model is named '{unknown[0]}' " +
-                (symbols.Count == 0 ? "(its inputs have no symbolic dimensions)" : $"(symbolic dimensions: {string.Join(", ", symbols)})"));
-        Reinfer(model);
+        if (bound.Count > 0) Reinfer(model);
         return [.. bound];
     }
 
@@ -78,11 +72,13 @@ public static class InputShapes
     /// at a time), to 1; any other axis to <paramref name="sizeOf"/>(input, axis), which may refuse by throwing. One
     /// symbol gets one size in every input that carries it. Reruns shape inference; returns the non-item dimensions bound.
     /// </summary>
-    public static IReadOnlyList<Binding> BindRemaining(Model model, Func<Value, int, long> sizeOf)
+    public static IReadOnlyList<Binding> BindRemaining(Model model, Func<Value, int, long> sizeOf) => Complete(model, sizeOf, false);
+
+    /// <summary><see cref="BindRemaining"/>, reinferring shapes also when the caller already changed an input.</summary>
+    private static List<Binding> Complete(Model model, Func<Value, int, long> sizeOf, bool changed)
     {
         var bindings = new List<Binding>();
         var bySymbol = new Dictionary<string, Binding>(StringComparer.Ordinal);
-        var changed = false;
         foreach (var input in model.Graph.Inputs)
         {
             if (input.IsConstant || input.TensorType is not { Shape: { } shape } t || shape.IsStatic) continue;

@@ -35,8 +35,10 @@ public sealed class InputShapesTests
         Assert.Equal(["sequence"], InputShapes.Bind(model, new Dictionary<string, long> { ["sequence"] = 128 }));
         Assert.Equal("[batch,128]", model.Graph.Outputs[0].Shape!.ToString());
 
-        var e = Assert.Throws<ArchNetException>(() => InputShapes.Bind(Model(), new Dictionary<string, long> { ["seqence"] = 128 }));
+        var typo = Model();
+        var e = Assert.Throws<ArchNetException>(() => InputShapes.Bind(typo, new Dictionary<string, long> { ["sequence"] = 128, ["seqence"] = 128 }));
         Assert.Equal("--dim seqence: no input dimension of the model is named 'seqence' (symbolic dimensions: batch, h, n, sequence)", e.Message);
+        Assert.Equal("[batch,sequence]", typo.Graph.Inputs[0].Shape!.ToString()); // refused before anything changed
     }
 
     [Fact]
@@ -62,6 +64,17 @@ public sealed class InputShapesTests
         var e = Assert.Throws<ArchNetException>(() => InputShapes.BindRemaining(Model(), (input, _) => input.Name == "mask" ? 64 : 128));
         Assert.Equal("symbolic dimension 'sequence' would be 128 in input 'ids' (axis 1) but 64 in input 'mask' (axis 1); " +
                      "give it with --dim sequence=SIZE", e.Message);
+    }
+
+    [Fact]
+    public void Fix_GivenShapesByInput_EverySymbolLeftIsOne()
+    {
+        var model = Model();
+        InputShapes.Fix(model, new Dictionary<string, long[]> { ["image"] = [2, 3, 8, 6] });
+        Assert.Equal("[1,1]", model.Graph.Outputs[0].Shape!.ToString());
+        Assert.Equal("[2,3,8,6]", model.Graph.Outputs[1].Shape!.ToString());
+        var e = Assert.Throws<ArchNetException>(() => InputShapes.Fix(Model(), new Dictionary<string, long[]> { ["image"] = [1, 4, 8, 8] }));
+        Assert.Equal("input 'image' dim 1 is 3, the given shape says 4", e.Message);
     }
 
     [Fact]
