@@ -86,6 +86,22 @@ public sealed class FloatEmulatorTests
         AssertOutputMatchesOnnxRuntime(b.Build(), y, $"Resize {mode} {transform} {nearest} {by}");
     }
 
+    /// <summary>ConvTranspose under auto_pad: the output is input x stride and an odd total padding goes to one side
+    /// (3x3 taps, stride 2 on 3 rows: 7 outputs before cropping to 6).</summary>
+    [Theory]
+    [InlineData("SAME_UPPER")]
+    [InlineData("SAME_LOWER")]
+    [InlineData("VALID")]
+    public void FloatMode_MatchesOnnxRuntime_OnConvTransposeAutoPad(string autoPad)
+    {
+        var b = new GraphBuilder(opset: 17, seed: 3);
+        var x = b.Input("x", 1, 2, 3, 4);
+        var y = b.Op("ConvTranspose", [x, b.Random([2, 3, 3, 3]), b.Random([3])], IR.Attribute.String("auto_pad", autoPad),
+            IR.Attribute.Ints("strides", 2, 2));
+        b.Output(y);
+        AssertOutputMatchesOnnxRuntime(b.Build(), y, $"ConvTranspose auto_pad {autoPad}");
+    }
+
     [Fact]
     public void Run_ReturnsRequestedIntermediates()
     {

@@ -10,7 +10,7 @@ public static class OpGraphs
     public static IEnumerable<string> Names =>
     [
         "Conv3x3", "ConvStride2Pad", "ConvDepthwise", "ConvPointwise", "ConvRelu", "ConvDilatedStrided", "ConvGroupedWide",
-        "Conv1d", "Gemm", "GemmNoTrans", "MatMulConst",
+        "Conv1d", "ConvTranspose2x2", "ConvTransposePadded", "ConvTransposeGrouped", "ConvTransposeOutputShape", "ConvTranspose1d", "Gemm", "GemmNoTrans", "MatMulConst",
         "MatMulActivations", "Add", "AddBroadcast", "Sub", "Mul", "Concat", "Slice", "MaxPool", "MaxPoolPadded", "AveragePool",
         "AveragePoolPadded", "GlobalAveragePool", "Relu", "Clip", "Reshape", "Flatten", "Transpose", "Softmax", "Pad",
         "Sigmoid", "ResidualBlock",
@@ -72,6 +72,43 @@ public static class OpGraphs
             {
                 var x = b.Input("x", 2, 4, 17);
                 y = b.Op("Conv", [x, b.Random([6, 4, 5]), b.Random([6])], Attribute.Ints("pads", 3, 1), Attribute.Ints("strides", 2));
+                break;
+            }
+            case "ConvTranspose2x2":
+            {
+                // The 2x upsampling of segmentation and text-detection heads: taps that never overlap, two items.
+                var x = b.Input("x", 2, 4, 5, 6);
+                y = b.Op("ConvTranspose", [x, b.Random([4, 6, 2, 2]), b.Random([6])], Attribute.Ints("strides", 2, 2));
+                break;
+            }
+            case "ConvTransposePadded":
+            {
+                // Overlapping 3x3 taps, uneven pads that crop inputs' landings, output_padding, dilation on one axis.
+                var x = b.Input("x", 1, 3, 5, 4);
+                y = b.Op("ConvTranspose", [x, b.Random([3, 5, 3, 3]), b.Random([5])], Attribute.Ints("strides", 2, 3),
+                    Attribute.Ints("pads", 1, 0, 2, 1), Attribute.Ints("output_padding", 1, 2), Attribute.Ints("dilations", 1, 2));
+                break;
+            }
+            case "ConvTransposeGrouped":
+            {
+                // Two groups, two output channels each (per-tensor weights: axis 1 would mix the groups), no bias.
+                var x = b.Input("x", 1, 6, 4, 4);
+                y = b.Op("ConvTranspose", [x, b.Random([6, 2, 3, 3])], Attribute.Int("group", 2), Attribute.Ints("strides", 2, 2),
+                    Attribute.Ints("pads", 1, 1, 1, 1));
+                break;
+            }
+            case "ConvTransposeOutputShape":
+            {
+                // output_shape sets the pads (7 = 2 * 3 + 3 - 2: one row and column of padding split over the sides).
+                var x = b.Input("x", 1, 2, 4, 4);
+                y = b.Op("ConvTranspose", [x, b.Random([2, 3, 3, 3]), b.Random([3])], Attribute.Ints("strides", 2, 2),
+                    Attribute.Ints("output_shape", 8, 7));
+                break;
+            }
+            case "ConvTranspose1d":
+            {
+                var x = b.Input("x", 2, 3, 9);
+                y = b.Op("ConvTranspose", [x, b.Random([3, 4, 4]), b.Random([4])], Attribute.Ints("strides", 2), Attribute.Ints("pads", 1, 2));
                 break;
             }
             case "Gemm":

@@ -26,6 +26,7 @@ internal static class FloatKernels
     private static readonly Dictionary<string, Func<Node, Tensor?[], Tensor>> Kernels = new(StringComparer.Ordinal)
     {
         ["Conv"] = (node, a) => Conv(node, F(a[0]), F(a[1]), a.Length > 2 ? a[2] : null),
+        ["ConvTranspose"] = (node, a) => ConvTranspose(node, F(a[0]), F(a[1]), a.Length > 2 ? a[2] : null),
         ["Gemm"] = (node, a) => Gemm(node, F(a[0]), F(a[1]), a.Length > 2 ? a[2] : null),
         ["MatMul"] = (node, a) => MatMul(F(a[0]), F(a[1])),
         ["Add"] = (node, a) => Binary(a[0]!, a[1]!, (x, y) => x + y),
@@ -190,6 +191,48 @@ internal static class FloatKernels
                 });
             }
         }
+        return Tensor.FromFloats(win.OutShape(M, x.Rank), y);
+    }
+
+    /// <summary>
+    /// ConvTranspose (weights [C, M / group, kH, kW]): each input pixel of channel c, times tap w[c, j], is added at its
+    /// landing place in output channel m = group(c) * M / group + j (see <see cref="Window.OfTransposed"/>).
+    /// </summary>
+    public static Tensor ConvTranspose(Node node, Tensor x, Tensor w, Tensor? bias)
+    {
+        var g = (int)node.GetInt("group", 1);
+        var win = Window.OfTransposed(node, x.Shape, w.Shape[2], w.Rank > 3 ? w.Shape[3] : 1);
+        int Cg = win.C / g, Mg = w.Shape[1], M = Mg * g, plane = win.H * win.W, P = win.OutPixels;
+        var xs = x.Floats!;
+        var ws = w.Floats!;
+        var b = bias?.ToReal();
+        var y = new float[win.N * M * P];
+        Parallel.For(0, win.N * M, nm =>
+        {
+            int n = nm / M, m = nm % M, grp = m / Mg, j = m % Mg;
+            var dst = y.AsSpan(nm * P, P);
+            dst.Fill(b?[m] ?? 0f);
+            for (var c = grp * Cg; c < (grp + 1) * Cg; c++)
+            {
+                var src = xs.AsSpan((n * win.C + c) * plane, plane);
+                for (var ky = 0; ky < win.KH; ky++)
+                {
+                    var (y0, y1) = win.TransposedRows(ky);
+                    for (var kx = 0; kx < win.KW; kx++)
+                    {
+                        var tap = ws[((c * Mg + j) * win.KH + ky) * win.KW + kx];
+                        if (tap == 0) continue;
+                        var (x0, x1) = win.TransposedColumns(kx);
+                        for (var iy = y0; iy < y1; iy++)
+                        {
+                            var row = dst.Slice((iy * win.SH + ky * win.DH - win.PadTop) * win.OW, win.OW);
+                            var input = src.Slice(iy * win.W, win.W);
+                            for (int ix = x0, ox = x0 * win.SW + kx * win.DW - win.PadLeft; ix < x1; ix++, ox += win.SW) row[ox] += tap * input[ix];
+                        }
+                    }
+                }
+            }
+        });
         return Tensor.FromFloats(win.OutShape(M, x.Rank), y);
     }
 

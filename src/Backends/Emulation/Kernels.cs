@@ -26,7 +26,7 @@ internal sealed partial class Kernels(QuantSemantics semantics)
         bool ConstOrAbsent(int i) => node.Input(i) is null || node.Input(i)!.IsAbsent || node.Input(i)!.IsConstant;
         return node.OpType switch
         {
-            "Conv" => Act(0) && IsWeight(node.Input(1)) && ConstOrAbsent(2) && node.Input(0)!.Shape?.Rank is 3 or 4,
+            "Conv" or "ConvTranspose" => Act(0) && IsWeight(node.Input(1)) && ConstOrAbsent(2) && node.Input(0)!.Shape?.Rank is 3 or 4,
             "Gemm" => Act(0) && IsWeight(node.Input(1)) && ConstOrAbsent(2) && node.GetInt("transA", 0) == 0
                 && node.GetFloat("alpha", 1) == 1 && node.GetFloat("beta", 1) == 1,
             "MatMul" => Act(0) && (IsWeight(node.Input(1)) && node.Input(1)!.Shape?.Rank == 2 || Act(1)),
@@ -49,6 +49,7 @@ internal sealed partial class Kernels(QuantSemantics semantics)
         switch (node.OpType)
         {
             case "Conv": return [Conv(node, Q(0), outQ)];
+            case "ConvTranspose": return [ConvTranspose(node, Q(0), outQ)];
             case "Gemm":
             case "MatMul" when IsWeight(node.Input(1)):
                 return [Dense(node, Q(0), outQ)];
@@ -287,6 +288,81 @@ internal sealed partial class Kernels(QuantSemantics semantics)
         // Several items: one item per core at a time, which keeps every core busy on small layers.
         if (win.N > 1) Parallel.For(0, win.N, n => Item(n, channelsInParallel: false));
         else Item(0, channelsInParallel: Mg >= 8 && Environment.ProcessorCount > 1);
+        return Tensor.FromInts(win.OutShape(M, x.Rank), y, outQ);
+    }
+
+    /// <summary>
+    /// ConvTranspose: y[n, m] = requant(b[m] + sum over the input channels c of m's group and the taps (ky, kx) of
+    /// (w[c, j, ky, kx] - zw) (x[n, c] - zx) added at their landing places), j = m mod (M / group). Weight parameters
+    /// are per tensor or per channel along axis 1 (j); the sums are exact in 64 bits and saturate to the accumulator
+    /// at the end, as Conv's do.
+    /// </summary>
+    private Tensor ConvTranspose(Node node, Tensor x, QuantParams outQ)
+    {
+        var xq = x.Quant!;
+        var wv = node.Input(1)!;
+        var wdims = wv.Constant!.Dims;
+        var g = (int)node.GetInt("group", 1);
+        var win = Window.OfTransposed(node, x.Shape, (int)wdims[2], wdims.Length > 3 ? (int)wdims[3] : 1);
+        int Cg = win.C / g, Mg = (int)wdims[1], M = Mg * g, taps = win.KH * win.KW, plane = win.H * win.W, P = win.OutPixels;
+        var pw = _weights.GetOrAdd(node, _ =>
+        {
+            var wq = wv.Quant!;
+            if (wq.PerChannel && wq.Axis != 1) throw new ArgumentException($"ConvTranspose weights must be quantized per tensor or along axis 1, not axis {wq.Axis}");
+            var values = wv.Constant.ToFloats();
+            var rows = new int[values.Length];
+            long maxW = 0;
+            for (var i = 0; i < values.Length; i++)
+            {
+                var j = i / taps % Mg;
+                var (s, z) = (wq.Scales[wq.PerChannel ? j : 0], wq.ZeroPoints[wq.PerChannel ? j : 0]);
+                // Weights are quantized on the host: ties to even whatever the chip rounds.
+                rows[i] = (int)(IntegerArithmetic.QuantizeFloat(values[i], s, z, wq.QMin, wq.QMax, RoundingMode.HalfToEven) - z);
+                maxW = Math.Max(maxW, Math.Abs(rows[i]));
+            }
+            var biasData = node.Input(2) is { Constant: { } b } ? b.ToFloats() : null;
+            var bias = new long[M];
+            var mults = new Multiplier[M];
+            for (var m = 0; m < M; m++)
+            {
+                var s = wq.Scales[wq.PerChannel ? m % Mg : 0];
+                if (biasData is not null) bias[m] = IntegerArithmetic.QuantizeBias(biasData[m], xq.Scales[0] * s, semantics.AccumulatorBits);
+                mults[m] = MakeMultiplier(IntegerArithmetic.ProductMultiplier(xq.Scales[0], s, outQ.Scales[0]));
+            }
+            return new PreparedWeights(rows, taps, bias, mults, maxW, bias.Length == 0 ? 0 : bias.Max(Math.Abs));
+        });
+        var zx = (int)xq.ZeroPoints[0];
+        var xs = x.Ints!;
+        var y = new int[win.N * M * P];
+        Parallel.For(0, win.N * M, nm =>
+        {
+            int n = nm / M, m = nm % M, grp = m / Mg, j = m % Mg;
+            var acc = new long[P];
+            acc.AsSpan().Fill(pw.Bias[m]);
+            for (var c = grp * Cg; c < (grp + 1) * Cg; c++)
+            {
+                var src = xs.AsSpan((n * win.C + c) * plane, plane);
+                for (var ky = 0; ky < win.KH; ky++)
+                {
+                    var (y0, y1) = win.TransposedRows(ky);
+                    for (var kx = 0; kx < win.KW; kx++)
+                    {
+                        long tap = pw.Rows[((c * Mg + j) * win.KH + ky) * win.KW + kx];
+                        if (tap == 0) continue;
+                        var (x0, x1) = win.TransposedColumns(kx);
+                        for (var iy = y0; iy < y1; iy++)
+                        {
+                            var row = acc.AsSpan((iy * win.SH + ky * win.DH - win.PadTop) * win.OW, win.OW);
+                            var input = src.Slice(iy * win.W, win.W);
+                            for (int ix = x0, ox = x0 * win.SW + kx * win.DW - win.PadLeft; ix < x1; ix++, ox += win.SW)
+                                row[ox] += tap * (input[ix] - zx);
+                        }
+                    }
+                }
+            }
+            var dst = y.AsSpan(nm * P, P);
+            for (var p = 0; p < P; p++) dst[p] = Requantize(acc[p], pw.Multipliers[m], outQ);
+        });
         return Tensor.FromInts(win.OutShape(M, x.Rank), y, outQ);
     }
 

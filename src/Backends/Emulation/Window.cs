@@ -33,6 +33,47 @@ internal sealed record Window(int N, int C, int H, int W, int KH, int KW, int SH
         return new Window(x[0], x[1], H, W, kh, kw, sh, sw, dh, dw, top, left, oh, ow);
     }
 
+    /// <summary>
+    /// ConvTranspose's geometry over an NCHW (or NCW) input: input pixel (iy, ix) and tap (ky, kx) land on output
+    /// (iy * SH + ky * DH - PadTop, ix * SW + kx * DW - PadLeft) when that lies inside [0, OH) x [0, OW).
+    /// </summary>
+    public static Window OfTransposed(Node node, int[] x, int kh, int kw)
+    {
+        var spatial = x.Length - 2;
+        if (spatial is not (1 or 2)) throw new ArgumentException($"only 1-D and 2-D transposed convolutions are emulated, input has rank {x.Length}");
+        int H = spatial == 2 ? x[2] : 1, W = x[^1];
+        if (spatial == 1) { kw = kh; kh = 1; }
+        int[] Attr(string name, int fallback) => node.GetInts(name)?.Select(v => (int)v).ToArray() ?? Enumerable.Repeat(fallback, spatial).ToArray();
+        var strides = Attr("strides", 1);
+        var dil = Attr("dilations", 1);
+        var outPad = Attr("output_padding", 0);
+        var pads = node.GetInts("pads")?.Select(v => (int)v).ToArray() ?? new int[2 * spatial];
+        // output_shape may hold the spatial sizes only or the whole shape: its last entries are the spatial ones.
+        var outputShape = node.GetInts("output_shape")?.Select(v => (int)v).ToArray();
+        int? Size(int axis) => outputShape is { } os ? os[os.Length - spatial + axis] : null;
+        var autoPad = node.GetString("auto_pad", "NOTSET");
+        WindowAxis Axis(int i, int size, int k) =>
+            WindowGeometry.TransposedAxis(size, k, strides[i], dil[i], pads[i], pads[i + spatial], outPad[i], Size(i), autoPad);
+        var (top, oh) = spatial == 2 ? Axis(0, H, kh) : new WindowAxis(0, 1);
+        var (left, ow) = Axis(spatial - 1, W, kw);
+        return new Window(x[0], x[1], H, W, kh, kw, spatial == 2 ? strides[0] : 1, strides[^1], spatial == 2 ? dil[0] : 1, dil[^1],
+            top, left, oh, ow);
+    }
+
+    /// <summary>Input rows [Lo, Hi) that transposed tap row <paramref name="ky"/> sends inside the output.</summary>
+    public (int Lo, int Hi) TransposedRows(int ky) => Landing(ky * DH - PadTop, SH, H, OH);
+
+    /// <summary>Input columns [Lo, Hi) that transposed tap column <paramref name="kx"/> sends inside the output.</summary>
+    public (int Lo, int Hi) TransposedColumns(int kx) => Landing(kx * DW - PadLeft, SW, W, OW);
+
+    // Inputs i in [0, size) with o = i * stride + shift in [0, outSize).
+    private static (int Lo, int Hi) Landing(int shift, int stride, int size, int outSize)
+    {
+        var lo = Math.Clamp(shift >= 0 ? 0 : (-shift + stride - 1) / stride, 0, size);
+        var hi = Math.Clamp(outSize - 1 - shift < 0 ? 0 : (outSize - 1 - shift) / stride + 1, lo, size);
+        return (lo, hi);
+    }
+
     /// <summary>Output shape with <paramref name="channels"/> channels, in the input's rank.</summary>
     public int[] OutShape(int channels, int rank) => rank == 4 ? [N, channels, OH, OW] : [N, channels, OW];
 

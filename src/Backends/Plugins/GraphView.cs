@@ -131,7 +131,7 @@ public static class GraphView
     }
 
     /// <summary>
-    /// Float biases of Conv/Gemm (input 2): int at scale f32(sx * sw[c]),
+    /// Float biases of Conv, ConvTranspose and Gemm (input 2): int at scale f32(sx * sw[c]),
     /// zero point 0, in the accumulator's width, as the emulator reads them.
     /// </summary>
     private static Dictionary<Value, QuantInfo> BiasQuantization(Graph graph, QuantSemantics semantics)
@@ -139,7 +139,7 @@ public static class GraphView
         var result = new Dictionary<Value, QuantInfo>();
         foreach (var n in graph.Nodes)
         {
-            if (n.OpType is not ("Conv" or "Gemm") || n.Input(2) is not { Constant: not null } bias || !bias.Constant.ElementType.IsFloatingPoint()) continue;
+            if (n.OpType is not ("Conv" or "ConvTranspose" or "Gemm") || n.Input(2) is not { Constant: not null } bias || !bias.Constant.ElementType.IsFloatingPoint()) continue;
             if (n.Input(0)?.Quant is not { } x || n.Input(1)?.Quant is not { } w) continue;
             var channels = bias.Constant.ElementCount;
             var scales = new float[channels];

@@ -47,7 +47,7 @@ public sealed class FakeQuantizers : nn.Module
 {
     private readonly QuantizationPlan _plan;
     private readonly Dictionary<Value, (Parameter Step, int Bits)> _weightSteps = [];
-    private readonly Dictionary<Value, int> _weightAxis = [];
+    private readonly Dictionary<Value, int?> _weightAxis = [];
     private readonly Dictionary<Value, Value> _group = [];
     private readonly Dictionary<Value, (Parameter Step, int Bits, bool Signed)> _activationSteps = [];
     private readonly List<Parameter> _ordered = [];
@@ -71,7 +71,7 @@ public sealed class FakeQuantizers : nn.Module
             var t = Lowering.TorchTensors.FromData(w.Constant!);
             var abs = t.abs();
             Tensor init;
-            if (plan.PerChannelWeights)
+            if (plan.PerChannelWeights && axis is not null)
             {
                 var reduce = Enumerable.Range(0, (int)t.dim()).Where(d => d != axis).Select(d => (long)d).ToArray();
                 init = abs.amax(reduce, keepdim: true);

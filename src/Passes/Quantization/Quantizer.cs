@@ -206,19 +206,28 @@ public static class Quantizer
         return new CalibrationRequest(values, means, options.Method != CalibrationMethod.MinMax);
     }
 
-    /// <summary>Conv, Gemm and MatMul whose weight (input 1) is a float constant.</summary>
+    /// <summary>Conv, ConvTranspose, Gemm and MatMul whose weight (input 1) is a float constant.</summary>
     public static bool IsWeightNode(Node n) =>
         n.IsDefaultDomain && n.Input(1) is { IsConstant: true } w && w.Constant!.ElementType == ElementType.Float && n.OpType switch
         {
-            "Conv" => w.Constant.Dims.Length >= 3,
+            "Conv" or "ConvTranspose" => w.Constant.Dims.Length >= 3,
             "Gemm" => n.GetInt("transA", 0) == 0 && w.Constant.Dims.Length == 2,
             "MatMul" => w.Constant.Dims.Length == 2,
             _ => false,
         };
 
-    /// <summary>The weight axis that indexes output channels: 0 for Conv and Gemm with transB, else the last.</summary>
-    public static int OutputChannelAxis(Node n) =>
-        n.OpType == "Conv" || (n.OpType == "Gemm" && n.GetInt("transB", 0) != 0) ? 0 : 1;
+    /// <summary>
+    /// The weight axis that indexes output channels, for per-channel parameters: 0 for Conv and Gemm with transB, 1 for
+    /// ConvTranspose ([C, M / group, kH, kW]) without groups, else the last. Null for a grouped ConvTranspose, whose axis 1
+    /// indexes a channel of every group at once: its weights get one scale (a bias's scale must follow its output channel).
+    /// </summary>
+    public static int? OutputChannelAxis(Node n) => n.OpType switch
+    {
+        "Conv" => 0,
+        "Gemm" when n.GetInt("transB", 0) != 0 => 0,
+        "ConvTranspose" => n.GetInt("group", 1) == 1 ? 1 : null,
+        _ => 1,
+    };
 
     /// <summary>
     /// Bias correction (Nagel et al., 2019, "Data-Free Quantization"): the expected output shift of quantized weights,
@@ -227,7 +236,8 @@ public static class Quantizer
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float[]? BiasShift(Node node, ReadOnlySpan<float> w, int[] shape, QuantParams q, double[] means)
     {
-        if (node.OpType == "MatMul") return null; // no bias input to correct
+        // MatMul has no bias input to correct; ConvTranspose's taps reach its borders unevenly, so its shift is not one per channel.
+        if (node.OpType is "MatMul" or "ConvTranspose") return null;
         // Per output channel m: the sum over its row of (deq - w) * E[x of the input channel the element reads],
         // accumulated in row order. Output channel m's weights are channel m of per-channel parameters.
         int outChannels, rowLength;
