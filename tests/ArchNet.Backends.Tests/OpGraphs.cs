@@ -11,7 +11,7 @@ public static class OpGraphs
     [
         "Conv3x3", "ConvStride2Pad", "ConvDepthwise", "ConvPointwise", "ConvRelu", "ConvDilatedStrided", "ConvGroupedWide",
         "Conv1d", "ConvTranspose2x2", "ConvTransposePadded", "ConvTransposeGrouped", "ConvTransposeOutputShape", "ConvTranspose1d", "Gemm", "GemmNoTrans", "MatMulConst",
-        "MatMulActivations", "Add", "AddBroadcast", "Sub", "Mul", "Concat", "Slice", "MaxPool", "MaxPoolPadded", "AveragePool",
+        "MatMulActivations", "MatMulActivationsLongK", "Add", "AddBroadcast", "Sub", "Mul", "Concat", "Slice", "MaxPool", "MaxPoolPadded", "AveragePool",
         "AveragePoolPadded", "GlobalAveragePool", "Relu", "Clip", "Reshape", "Flatten", "Transpose", "Softmax", "Pad",
         "Sigmoid", "ResidualBlock",
     ];
@@ -133,6 +133,15 @@ public static class OpGraphs
             {
                 var x = b.Input("x", 2, 4, 8);
                 var z = b.Input("z", 2, 8, 3);
+                y = b.Op("MatMul", x, z);
+                break;
+            }
+            case "MatMulActivationsLongK":
+            {
+                // 8-bit operands over K = 1100 can sum past 2^24, where float32 stops being exact: the emulator sums in
+                // 64-bit integers (a sequence of 384 or 512 tokens in attention's P V).
+                var x = b.Input("x", 1, 2, 1100);
+                var z = b.Input("z", 1, 1100, 3);
                 y = b.Op("MatMul", x, z);
                 break;
             }

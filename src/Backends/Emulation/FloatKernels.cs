@@ -264,17 +264,28 @@ internal static class FloatKernels
         return Tensor.FromFloats([M, N], y);
     }
 
+    /// <summary>
+    /// MatMul's shapes (numpy rules): [..., M, K] x [..., K, N] with the batch dimensions broadcast; a 1-D operand is a
+    /// row (a) or a column (b) whose axis the output drops. Batch t reads matrix MapA[t] of a and MapB[t] of b.
+    /// </summary>
+    internal sealed record MatMulShape(int M, int K, int N, int Batches, int[] MapA, int[] MapB, int[] Output)
+    {
+        public static MatMulShape Of(int[] a, int[] b)
+        {
+            var ash = a.Length == 1 ? new[] { 1, a[0] } : a;
+            var bsh = b.Length == 1 ? new[] { b[0], 1 } : b;
+            var batchA = ash[..^2];
+            var batchB = bsh[..^2];
+            var batch = BroadcastShape(batchA, batchB);
+            int M = ash[^2], N = bsh[^1];
+            var output = batch.Concat(a.Length == 1 ? [] : new[] { M }).Concat(b.Length == 1 ? [] : new[] { N }).ToArray();
+            return new(M, ash[^1], N, Tensor.ShapeLength(batch), BroadcastMap(batchA, batch), BroadcastMap(batchB, batch), output);
+        }
+    }
+
     public static Tensor MatMul(Tensor a, Tensor b)
     {
-        var ash = a.Rank == 1 ? new[] { 1, a.Shape[0] } : a.Shape;
-        var bsh = b.Rank == 1 ? new[] { b.Shape[0], 1 } : b.Shape;
-        int M = ash[^2], K = ash[^1], N = bsh[^1];
-        var batchA = ash[..^2];
-        var batchB = bsh[..^2];
-        var batch = BroadcastShape(batchA, batchB);
-        var nb = Tensor.ShapeLength(batch);
-        var mapA = BroadcastMap(batchA, batch);
-        var mapB = BroadcastMap(batchB, batch);
+        var (M, K, N, nb, mapA, mapB, outShape) = MatMulShape.Of(a.Shape, b.Shape);
         var av = a.Floats!;
         var bv = b.Floats!;
         var y = new float[nb * M * N];
@@ -288,7 +299,6 @@ internal static class FloatKernels
             for (var k = 0; k < K; k++)
                 if (arow[k] != 0) Simd.Axpy(arow[k], bv.AsSpan(bbase + k * N, N), dst);
         });
-        var outShape = batch.Concat(a.Rank == 1 ? [] : new[] { M }).Concat(b.Rank == 1 ? [] : new[] { N }).ToArray();
         return Tensor.FromFloats(outShape, y);
     }
 

@@ -401,14 +401,38 @@ internal sealed partial class Kernels(QuantSemantics semantics)
     {
         var (aq, bq) = (a.Quant!, b.Quant!);
         var m = MakeMultiplier(IntegerArithmetic.ProductMultiplier(aq.Scales[0], bq.Scales[0], outQ.Scales[0]));
-        var af = Tensor.FromFloats(a.Shape, [.. a.Ints!.Select(v => (float)(v - aq.ZeroPoints[0]))]);
-        var bf = Tensor.FromFloats(b.Shape, [.. b.Ints!.Select(v => (float)(v - bq.ZeroPoints[0]))]);
-        // Products of integers below 2^16 summed in float32 are exact while the sum stays below 2^24; check it.
+        var (za, zb) = ((int)aq.ZeroPoints[0], (int)bq.ZeroPoints[0]);
+        // Sums of integer products in float32 are exact while every partial sum stays below 2^24 (8-bit operands and
+        // K up to 258): the vectorised float product then gives the exact sums. Longer sums (a sequence of 384 tokens
+        // in P V, 16-bit activations) are summed in 64-bit integers.
         var K = a.Shape[^1];
-        if ((double)MaxAbsActivation(aq) * MaxAbsActivation(bq) * K >= 1 << 24)
-            throw new ArchNetException($"MatMul of two activations with K={K} at these bit widths exceeds the emulator's exact range");
-        var prod = FloatKernels.MatMul(af, bf);
-        return Tensor.FromInts(prod.Shape, [.. prod.Floats!.Select(v => Requantize((long)v, m, outQ))], outQ);
+        if ((double)MaxAbsActivation(aq) * MaxAbsActivation(bq) * K < 1 << 24)
+        {
+            var af = Tensor.FromFloats(a.Shape, [.. a.Ints!.Select(v => (float)(v - za))]);
+            var bf = Tensor.FromFloats(b.Shape, [.. b.Ints!.Select(v => (float)(v - zb))]);
+            var prod = FloatKernels.MatMul(af, bf);
+            return Tensor.FromInts(prod.Shape, [.. prod.Floats!.Select(v => Requantize((long)v, m, outQ))], outQ);
+        }
+        var (M, _, N, nb, mapA, mapB, outShape) = FloatKernels.MatMulShape.Of(a.Shape, b.Shape);
+        var (av, bv) = (a.Ints!, b.Ints!);
+        var y = new int[nb * M * N];
+        Parallel.For(0, nb * M, t =>
+        {
+            int bi = t / M, row = t % M;
+            var arow = av.AsSpan(mapA[bi] * M * K + row * K, K);
+            var bbase = mapB[bi] * K * N;
+            var acc = new long[N];
+            for (var k = 0; k < K; k++)
+            {
+                long x = arow[k] - za;
+                if (x == 0) continue;
+                var brow = bv.AsSpan(bbase + k * N, N);
+                for (var n = 0; n < N; n++) acc[n] += x * (brow[n] - zb);
+            }
+            var dst = y.AsSpan(t * N, N);
+            for (var n = 0; n < N; n++) dst[n] = Requantize(acc[n], m, outQ);
+        });
+        return Tensor.FromInts(outShape, y, outQ);
     }
 
     private Tensor AddSub(Tensor a, Tensor b, QuantParams outQ, bool subtract)
