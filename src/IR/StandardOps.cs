@@ -184,16 +184,8 @@ internal static class StandardOps
         for (var i = 0; i < spatial; i++)
         {
             if (outputShape is { } os) { dims.Add(os[os.Length - spatial + i]); continue; }
-            var input = xs[2 + i];
-            if (!input.IsKnown || ws[2 + i].Value is not { } k) { dims.Add(Dim.Unknown); continue; }
-            long stride = n.GetInts("strides")?[i] ?? 1, dilation = n.GetInts("dilations")?[i] ?? 1;
-            long outPad = n.GetInts("output_padding")?[i] ?? 0;
-            var pads = n.GetInts("pads");
-            var padTotal = pads is { } p ? p[i] + p[i + spatial] : 0;
-            var autoPad = n.GetString("auto_pad", "NOTSET");
-            dims.Add(autoPad is "SAME_UPPER" or "SAME_LOWER"
-                ? input.Value!.Value * stride
-                : stride * (input.Value!.Value - 1) + outPad + (k - 1) * dilation + 1 - padTotal);
+            if (xs[2 + i].Value is not { } input || ws[2 + i].Value is not { } k) { dims.Add(Dim.Unknown); continue; }
+            dims.Add(TransposedWindow.Of(n, i, spatial, input, k).Out);
         }
         return [new TensorType(x.ElementType, new Shape(dims))];
     }

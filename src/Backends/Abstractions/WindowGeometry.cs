@@ -5,7 +5,7 @@ namespace ArchNet.Backends.Abstractions;
 public readonly record struct WindowAxis(int PadBefore, int Out);
 
 /// <summary>
-/// ONNX's sliding-window arithmetic (Conv, MaxPool, AveragePool, and ConvTranspose's reverse of it) along one spatial axis, under pads, strides,
+/// ONNX's sliding-window arithmetic (Conv, MaxPool, AveragePool) along one spatial axis, under pads, strides,
 /// dilations, auto_pad and ceil_mode: written once here, where the emulator, the C backend and plugins all read it,
 /// so that a backend's windows cannot drift from the golden model's.
 /// </summary>
@@ -36,35 +36,5 @@ public static class WindowGeometry
         // With ceil_mode, the last window must start inside the input or its leading padding.
         if (ceilMode && (r - 1) * stride >= size + padBefore) r--;
         return new(padBefore, r);
-    }
-
-    /// <summary>
-    /// ConvTranspose's arithmetic along one spatial axis: input element i and kernel tap k land on output
-    /// <c>i * stride + k * dilation - PadBefore</c>, and <see cref="WindowAxis.Out"/> outputs are kept. An explicit
-    /// <paramref name="outputSize"/> (the output_shape attribute) or auto_pad SAME_* sets the padding from the full
-    /// output's size (ONNX: SAME_UPPER puts the smaller half first, everything else the larger half); otherwise the
-    /// output is <c>stride * (size - 1) + outputPadding + (kernel - 1) * dilation + 1 - padBefore - padAfter</c>.
-    /// </summary>
-    /// <param name="size">input size along the axis</param>
-    /// <param name="kernel">kernel size along the axis (before dilation)</param>
-    /// <param name="stride">step between the landing places of consecutive inputs</param>
-    /// <param name="dilation">step between kernel taps</param>
-    /// <param name="padBefore">explicit padding cropped from the start (ignored under output_shape, SAME_* and VALID)</param>
-    /// <param name="padAfter">explicit padding cropped from the end (likewise)</param>
-    /// <param name="outputPadding">output_padding: extra outputs at the end (no input lands there but biases)</param>
-    /// <param name="outputSize">output_shape's entry for the axis, or null</param>
-    /// <param name="autoPad">NOTSET, SAME_UPPER, SAME_LOWER or VALID</param>
-    public static WindowAxis TransposedAxis(int size, int kernel, int stride, int dilation, int padBefore, int padAfter,
-        int outputPadding, int? outputSize, string autoPad)
-    {
-        var full = stride * (size - 1) + outputPadding + (kernel - 1) * dilation + 1;
-        int? target = outputSize ?? (autoPad is "SAME_UPPER" or "SAME_LOWER" ? size * stride : null);
-        if (target is { } o)
-        {
-            var total = full - o;
-            return new(autoPad == "SAME_UPPER" ? total / 2 : total - total / 2, o);
-        }
-        if (autoPad == "VALID") return new(0, full);
-        return new(padBefore, full - padBefore - padAfter);
     }
 }

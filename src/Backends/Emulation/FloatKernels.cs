@@ -407,68 +407,14 @@ internal static class FloatKernels
     private static Tensor Resize(Node node, Tensor?[] a)
     {
         var x = F(a[0]);
-        var mode = node.GetString("mode", "nearest");
-        // Opset 10's form (X, scales) predates the coordinate transformations; from 11: (X, roi, scales, sizes).
-        if (a.Length < 3) throw new ArgumentException("Resize of opset 10 (inputs X, scales) is not emulated");
-        var transform = node.GetString("coordinate_transformation_mode", "half_pixel");
-        var nearestMode = node.GetString("nearest_mode", "round_prefer_floor");
-        if (mode is not ("nearest" or "linear")) throw new ArgumentException($"Resize mode '{mode}' is not emulated");
-        if (transform is not ("half_pixel" or "pytorch_half_pixel" or "align_corners" or "asymmetric"))
-            throw new ArgumentException($"Resize coordinate_transformation_mode '{transform}' is not emulated");
-        if (node.GetInt("antialias", 0) != 0 || node.GetInts("axes") is not null)
-            throw new ArgumentException("Resize with antialias or axes is not emulated");
-
+        if (ResizeTaps.Unsupported(node, a.Length) is { } why) throw new ArgumentException($"{why} is not emulated");
         var (scalesInput, sizesInput) = (a[2], a.Length > 3 ? a[3] : null);
         var rank = x.Rank;
         var inDims = x.Shape;
-        var outDims = new int[rank];
-        var scales = new float[rank];
-        if (sizesInput is { Length: > 0 })
-        {
-            var sizes = Movement.Longs(sizesInput);
-            for (var d = 0; d < rank; d++) (outDims[d], scales[d]) = ((int)sizes[d], (float)sizes[d] / inDims[d]);
-        }
-        else
-        {
-            var given = (scalesInput ?? throw new ArgumentException("Resize needs scales or sizes")).ToReal();
-            for (var d = 0; d < rank; d++) (outDims[d], scales[d]) = ((int)Math.Floor(inDims[d] * given[d]), given[d]);
-        }
-
+        var (outDims, scales) = ResizeTaps.Sizes(inDims, scalesInput?.ToReal(), sizesInput is { Length: > 0 } ? Movement.Longs(sizesInput) : null);
         // Per axis and output index: the input indices and weights that make it (one index for nearest).
-        var taps = new (int I0, int I1, float W0, float W1)[rank][];
-        for (var d = 0; d < rank; d++)
-        {
-            taps[d] = new (int, int, float, float)[outDims[d]];
-            for (var o = 0; o < outDims[d]; o++)
-            {
-                float original = transform switch
-                {
-                    "half_pixel" => (o + 0.5f) / scales[d] - 0.5f,
-                    "pytorch_half_pixel" => outDims[d] > 1 ? (o + 0.5f) / scales[d] - 0.5f : 0f,
-                    "align_corners" => outDims[d] == 1 ? 0f : o * (float)(inDims[d] - 1) / (outDims[d] - 1),
-                    _ => o / scales[d],
-                };
-                if (mode == "nearest")
-                {
-                    var i = nearestMode switch
-                    {
-                        "round_prefer_ceil" => (int)MathF.Round(original, MidpointRounding.AwayFromZero),
-                        "floor" => (int)MathF.Floor(original),
-                        "ceil" => (int)MathF.Ceiling(original),
-                        _ => original == MathF.Floor(original) + 0.5f ? (int)MathF.Floor(original) : (int)MathF.Round(original),
-                    };
-                    i = Math.Clamp(i, 0, inDims[d] - 1);
-                    taps[d][o] = (i, i, 1f, 0f);
-                }
-                else
-                {
-                    var c = Math.Clamp(original, 0f, inDims[d] - 1);
-                    var i0 = (int)c;
-                    var i1 = Math.Min(i0 + 1, inDims[d] - 1);
-                    taps[d][o] = (i0, i1, 1f - (c - i0), c - i0);
-                }
-            }
-        }
+        var taps = new ResizeTap[rank][];
+        for (var d = 0; d < rank; d++) taps[d] = ResizeTaps.Axis(node, inDims[d], outDims[d], scales[d]);
 
         var inStrides = new int[rank];
         for (int d = rank - 1, s = 1; d >= 0; s *= inDims[d], d--) inStrides[d] = s;

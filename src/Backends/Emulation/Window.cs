@@ -43,21 +43,13 @@ internal sealed record Window(int N, int C, int H, int W, int KH, int KW, int SH
         if (spatial is not (1 or 2)) throw new ArgumentException($"only 1-D and 2-D transposed convolutions are emulated, input has rank {x.Length}");
         int H = spatial == 2 ? x[2] : 1, W = x[^1];
         if (spatial == 1) { kw = kh; kh = 1; }
-        int[] Attr(string name, int fallback) => node.GetInts(name)?.Select(v => (int)v).ToArray() ?? Enumerable.Repeat(fallback, spatial).ToArray();
-        var strides = Attr("strides", 1);
-        var dil = Attr("dilations", 1);
-        var outPad = Attr("output_padding", 0);
-        var pads = node.GetInts("pads")?.Select(v => (int)v).ToArray() ?? new int[2 * spatial];
-        // output_shape may hold the spatial sizes only or the whole shape: its last entries are the spatial ones.
-        var outputShape = node.GetInts("output_shape")?.Select(v => (int)v).ToArray();
-        int? Size(int axis) => outputShape is { } os ? os[os.Length - spatial + axis] : null;
-        var autoPad = node.GetString("auto_pad", "NOTSET");
-        WindowAxis Axis(int i, int size, int k) =>
-            WindowGeometry.TransposedAxis(size, k, strides[i], dil[i], pads[i], pads[i + spatial], outPad[i], Size(i), autoPad);
-        var (top, oh) = spatial == 2 ? Axis(0, H, kh) : new WindowAxis(0, 1);
-        var (left, ow) = Axis(spatial - 1, W, kw);
+        int[] Attr(string name) => node.GetInts(name)?.Select(v => (int)v).ToArray() ?? Enumerable.Repeat(1, spatial).ToArray();
+        var strides = Attr("strides");
+        var dil = Attr("dilations");
+        var (top, oh) = spatial == 2 ? TransposedWindow.Of(node, 0, spatial, H, kh) : (0, 1);
+        var (left, ow) = TransposedWindow.Of(node, spatial - 1, spatial, W, kw);
         return new Window(x[0], x[1], H, W, kh, kw, spatial == 2 ? strides[0] : 1, strides[^1], spatial == 2 ? dil[0] : 1, dil[^1],
-            top, left, oh, ow);
+            (int)top, (int)left, (int)oh, (int)ow);
     }
 
     /// <summary>Input rows [Lo, Hi) that transposed tap row <paramref name="ky"/> sends inside the output.</summary>
