@@ -82,6 +82,18 @@ public sealed class LoweringParityTests(ITestOutputHelper output)
         ["Dropout_Inference"] = () => Unary("Dropout"),
         ["Elementwise_Exp_Log_Abs_Neg_Reciprocal_Max_Min"] = ElementwiseChain,
         ["Constant_Node"] = ConstantNode,
+        ["ConvTranspose2x2_Stride2"] = () => ConvTranspose([2, 4, 5, 6], [4, 3, 2, 2], bias: true, Attribute.Ints("strides", 2, 2)),
+        ["ConvTranspose_Pads_OutputPadding_Dilation"] = () => ConvTranspose([1, 3, 5, 4], [3, 5, 3, 3], bias: true,
+            Attribute.Ints("strides", 2, 3), Attribute.Ints("pads", 1, 0, 2, 1), Attribute.Ints("output_padding", 1, 2), Attribute.Ints("dilations", 1, 2)),
+        ["ConvTranspose_Groups_OutputShape"] = () => ConvTranspose([1, 4, 4, 4], [4, 3, 3, 3], bias: false, Attribute.Int("group", 2),
+            Attribute.Ints("strides", 2, 2), Attribute.Ints("output_shape", 9, 8)),
+        ["ConvTranspose_SameUpper"] = () => ConvTranspose([1, 2, 3, 4], [2, 3, 3, 3], bias: true, Attribute.String("auto_pad", "SAME_UPPER"),
+            Attribute.Ints("strides", 2, 2)),
+        ["ConvTranspose1d"] = () => ConvTranspose([2, 3, 9], [3, 4, 4], bias: true, Attribute.Ints("strides", 2), Attribute.Ints("pads", 1, 2)),
+        ["Resize_Nearest_Scales2x"] = () => Resize("nearest", "asymmetric", "floor", scales: [1, 1, 2, 2]),
+        ["Resize_Nearest_HalfPixel_Sizes"] = () => Resize("nearest", "half_pixel", "round_prefer_floor", sizes: [1, 2, 7, 9]),
+        ["Resize_Linear_HalfPixel"] = () => Resize("linear", "half_pixel", "round_prefer_floor", scales: [1, 1, 2, 2]),
+        ["Resize_Linear_AlignCorners_Sizes"] = () => Resize("linear", "align_corners", "round_prefer_floor", sizes: [1, 2, 7, 3]),
     };
 
     public static TheoryData<string> CaseNames => [.. Cases.Keys];
@@ -118,6 +130,27 @@ public sealed class LoweringParityTests(ITestOutputHelper output)
         var input = b.Input("x", x);
         Value?[] inputs = bias ? [input, b.Random(w), b.Random([w[0]])] : [input, b.Random(w)];
         b.Output(b.Op("Conv", inputs, attributes));
+        return b.Build();
+    }
+
+    private static Model ConvTranspose(long[] x, long[] w, bool bias, params Attribute[] attributes)
+    {
+        var b = new GraphBuilder();
+        var input = b.Input("x", x);
+        var group = attributes.FirstOrDefault(a => a.Name == "group")?.AsInt() ?? 1;
+        Value?[] inputs = bias ? [input, b.Random(w), b.Random([w[1] * group])] : [input, b.Random(w)];
+        b.Output(b.Op("ConvTranspose", inputs, attributes));
+        return b.Build();
+    }
+
+    /// <summary>Resize of a [1, 2, 4, 5] input (opset 13: X, roi, scales, sizes), by scales or by sizes.</summary>
+    private static Model Resize(string mode, string transform, string nearest, float[]? scales = null, long[]? sizes = null)
+    {
+        var b = new GraphBuilder(opset: 13);
+        var x = b.Input("x", 1, 2, 4, 5);
+        Value?[] inputs = scales is not null ? [x, null, b.Const(scales, 4)] : [x, null, null, b.Ints(sizes!)];
+        b.Output(b.Op("Resize", inputs, Attribute.String("mode", mode), Attribute.String("coordinate_transformation_mode", transform),
+            Attribute.String("nearest_mode", nearest)));
         return b.Build();
     }
 

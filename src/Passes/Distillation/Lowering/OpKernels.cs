@@ -17,6 +17,8 @@ internal static class OpKernels
     private static readonly Dictionary<string, Compiler> Compilers = new(StringComparer.Ordinal)
     {
         ["Conv"] = Conv,
+        ["ConvTranspose"] = ConvTranspose,
+        ["Resize"] = Resize,
         ["BatchNormalization"] = BatchNormalization,
         ["Relu"] = Unary(t => F.relu(t)),
         ["LeakyRelu"] = (n, _) => { var a = n.GetFloat("alpha", 0.01f); return One(x => F.leaky_relu(x[0]!, a)); },
@@ -222,6 +224,69 @@ internal static class OpKernels
             var y = F.conv2d(input, weight, bias, strides, padding, dilations, groups);
             return [oneD ? y.squeeze(2) : y];
         };
+    }
+
+    /// <summary>
+    /// ConvTranspose as torch's full transposed convolution (no padding), then ONNX's window of it per axis
+    /// (<see cref="TransposedWindow"/>): cropped where pads remove outputs, extended with zeros where output_padding or
+    /// output_shape reach past it; the bias is added after, so those outputs hold it as ONNX's do.
+    /// </summary>
+    private static Kernel ConvTranspose(Node node, LoweringContext _)
+    {
+        var autoPad = node.GetString("auto_pad", "NOTSET");
+        if (autoPad is not ("NOTSET" or "VALID" or "SAME_UPPER" or "SAME_LOWER")) throw Unsupported(node, $"auto_pad {autoPad}");
+        CheckSpatialRank(node, node.Input(1)?.Shape?.Rank is { } r ? r - 2 : 0);
+        var groups = node.GetInt("group", 1);
+        return x =>
+        {
+            Tensor input = x[0]!, weight = x[1]!;
+            var bias = x.Length > 2 ? x[2] : null;
+            var spatial = (int)input.dim() - 2;
+            long[] Per(string name) => node.GetInts(name)?.ToArray() ?? [.. Enumerable.Repeat(1L, spatial)];
+            var y = spatial == 1
+                ? F.conv_transpose1d(input, weight, stride: Per("strides")[0], dilation: Per("dilations")[0], groups: groups)
+                : F.conv_transpose2d(input, weight, strides: Per("strides"), dilation: Per("dilations"), groups: groups);
+            var pads = new long[2 * spatial];
+            for (var i = 0; i < spatial; i++)
+            {
+                var (begin, count) = TransposedWindow.Of(node, i, spatial, input.shape[2 + i], weight.shape[2 + i]);
+                // torch pads the last axis first; a negative pad crops.
+                pads[2 * (spatial - 1 - i)] = -begin;
+                pads[2 * (spatial - 1 - i) + 1] = begin + count - y.shape[2 + i];
+            }
+            if (pads.Any(p => p != 0)) y = F.pad(y, pads);
+            if (bias is not null) y += bias.reshape([1, -1, .. Enumerable.Repeat(1L, spatial)]);
+            return [y];
+        };
+    }
+
+    /// <summary>Resize (opset 11+) axis by axis from <see cref="ResizeTaps"/>: gathers of the input along each resized axis,
+    /// weighted for linear; gradients reach the input through the gathers.</summary>
+    private static Kernel Resize(Node node, LoweringContext _)
+    {
+        if (ResizeTaps.Unsupported(node, node.Inputs.Count) is { } why) throw Unsupported(node, why);
+        return One(x =>
+        {
+            var y = x[0]!;
+            var rank = (int)y.dim();
+            var input = y.shape.Select(d => (int)d).ToArray();
+            var scales = x.Length > 2 && x[2] is { } sc && sc.numel() > 0 ? sc.to_type(ScalarType.Float32).data<float>().ToArray() : null;
+            var sizes = x.Length > 3 && x[3] is { } sz && sz.numel() > 0 ? TorchTensors.ToInt64s(sz) : null;
+            var (output, used) = ResizeTaps.Sizes(input, scales, sizes);
+            for (var d = 0; d < rank; d++)
+            {
+                var taps = ResizeTaps.Axis(node, input[d], output[d], used[d]);
+                if (output[d] == input[d] && taps.Select((t, o) => t.I0 == o && t.W1 == 0).All(same => same)) continue;
+                var first = y.index_select(d, torch.tensor(taps.Select(t => (long)t.I0).ToArray(), device: y.device));
+                if (taps.All(t => t.W1 == 0)) { y = first; continue; }
+                var second = y.index_select(d, torch.tensor(taps.Select(t => (long)t.I1).ToArray(), device: y.device));
+                var along = Enumerable.Repeat(1L, rank).ToArray();
+                along[d] = output[d];
+                Tensor Weights(Func<ResizeTap, float> w) => torch.tensor(taps.Select(w).ToArray(), device: y.device).to_type(y.dtype).reshape(along);
+                y = first * Weights(t => t.W0) + second * Weights(t => t.W1);
+            }
+            return y;
+        });
     }
 
     private static long[] Or(long[] values, long fill, int count) =>
