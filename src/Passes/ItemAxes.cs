@@ -419,6 +419,16 @@ public sealed class ItemAxes
                     var p = At(x)!.Value;
                     return OnlyFirst() && Normalize(node.GetInt("axis", -1), InputRank(0)) != p.Dim ? One(node, p) : None(out reason, "it ranks across the items");
                 }
+                case "Resize":
+                {
+                    // By constant scales (opset 11+: X, roi, scales): a scale of 1 on the items' dimension resizes each
+                    // item alone (every coordinate transformation maps index o to o there). Sizes name the one item's
+                    // count, which N items would change.
+                    var p = At(x)!.Value;
+                    return opset >= 11 && OnlyFirst() && node.Input(3) is null or { IsAbsent: true }
+                        && node.Input(2)?.Constant?.ToFloats() is { } scales && scales.Length > p.Dim && scales[p.Dim] == 1
+                        ? One(node, p) : None(out reason, "it is not resized by constant scales of 1 along the items' dimension");
+                }
                 case "CumSum":
                 {
                     var p = At(x)!.Value;

@@ -50,6 +50,28 @@ public sealed class ItemAxesTests
         Assert.Contains("items' dimension", bound.Reason);
     }
 
+    /// <summary>Resize by constant scales of 1 on the items' dimension (an FPN's upsampling) resizes each item alone;
+    /// scaling that dimension, or sizes (which spell the one item's count), binds the graph.</summary>
+    [Theory]
+    [InlineData("scales 1,1,2,2", true)]
+    [InlineData("scales 2,1,2,2", false)]
+    [InlineData("sizes 1,3,8,10", false)]
+    public void Resize_KeepsItemsApart_OnlyByConstantScalesOf1OnTheItems(string by, bool apart)
+    {
+        var b = new GraphBuilder(opset: 13);
+        var x = b.Input("x", 1, 3, 4, 5);
+        var values = by.Split(' ')[1].Split(',');
+        Value?[] inputs = by.StartsWith("scales", StringComparison.Ordinal)
+            ? [x, null, b.Const([.. values.Select(v => float.Parse(v, System.Globalization.CultureInfo.InvariantCulture))], 4)]
+            : [x, null, null, b.Ints([.. values.Select(long.Parse)])];
+        b.Output(b.Op("Relu", b.Op("Resize", inputs, Attribute.String("mode", "nearest"))));
+
+        var axes = ItemAxes.Of(b.Build().Graph, 13)!;
+
+        if (apart) Assert.Empty(axes.Bound);
+        else Assert.Equal("Resize", axes.Bound[0].OpType);
+    }
+
     [Fact]
     public void AnOutputWhoseItemsCannotLead_IsBound()
     {
