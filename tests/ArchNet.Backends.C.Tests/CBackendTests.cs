@@ -57,6 +57,11 @@ public sealed class CBackendTests
 
     [Theory]
     [MemberData(nameof(AllNumerics))]
+    public void Decoder_CompiledWithGcc_EqualsTheEmulatorBitForBit(string numerics) =>
+        AssertBitExact(QuantizedNets.Decoder(Parse(numerics)));
+
+    [Theory]
+    [MemberData(nameof(AllNumerics))]
     public void EveryKernel_CompiledWithGcc_EqualsTheEmulatorBitForBit(string numerics) =>
         AssertBitExact(QuantizedNets.EveryKernel(Parse(numerics)));
 

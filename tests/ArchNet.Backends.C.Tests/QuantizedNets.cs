@@ -67,6 +67,22 @@ public static class QuantizedNets
         return Finish(b, n, seed);
     }
 
+    /// <summary>A decoder head: Conv, then ConvTranspose upsampling twice (2x2 taps at stride 2, as text-detection heads
+    /// have; 3x3 overlapping taps with pads, output_padding and dilation), with ReLUs, and a 1x1 Conv.</summary>
+    public static Model Decoder(Numerics n, int seed = 3)
+    {
+        var b = new GraphBuilder(seed: seed);
+        var x = b.Input("image", 1, 3, 5, 6);
+        var c1 = b.Op("Relu", Conv(b, x, 3, 4, 3, 1, 1));
+        var up1 = b.Op("Relu", b.Op("ConvTranspose", [c1, b.Random([4, 5, 2, 2], -0.4f, 0.4f), b.Random([5], -0.1f, 0.1f)],
+            Attribute.Ints("strides", 2, 2)));
+        var up2 = b.Op("ConvTranspose", [up1, b.Random([5, 3, 3, 3], -0.4f, 0.4f), b.Random([3], -0.1f, 0.1f)],
+            Attribute.Ints("strides", 2, 3), Attribute.Ints("pads", 1, 0, 2, 1), Attribute.Ints("output_padding", 1, 2),
+            Attribute.Ints("dilations", 1, 2));
+        b.Output(Conv(b, b.Op("Relu", up2), 3, 2, 1, 1, 0));
+        return Finish(b, n, seed);
+    }
+
     private static Model Finish(GraphBuilder b, Numerics n, int seed)
     {
         var model = b.Build();
@@ -133,18 +149,20 @@ public static class QuantizedNets
                 ? QuantParams.PerTensor(n.ActivationBits, true, Math.Max(Math.Max(-a, d), 1e-6f) / ((1 << (n.ActivationBits - 1)) - 1), 0)
                 : QuantParams.PerTensor(n.ActivationBits, false, scale, (long)Math.Round(-a / scale));
         }
-        foreach (var node in g.Nodes.Where(x => x.OpType is "Conv" or "Gemm" or "MatMul"))
+        foreach (var node in g.Nodes.Where(x => x.OpType is "Conv" or "ConvTranspose" or "Gemm" or "MatMul"))
         {
             var w = node.Input(1)!;
             var data = w.Constant!.ToFloats();
             var dims = w.Constant.Dims;
+            // The output channels' axis: ConvTranspose's weights are [C, M, kH, kW].
             var axis = node.OpType == "Conv" || node.GetInt("transB", 0) != 0 ? 0 : 1;
             var channels = (int)dims[axis];
+            var inner = (int)dims.Skip(axis + 1).Aggregate(1L, (a, d) => a * d);
             var qmax = (1 << (n.WeightBits - 1)) - 1;
             var maxAbs = new float[channels];
             for (var i = 0; i < data.Length; i++)
             {
-                var ch = axis == 0 ? i / (data.Length / channels) : i % channels;
+                var ch = i / inner % channels;
                 maxAbs[ch] = Math.Max(maxAbs[ch], Math.Abs(data[i]));
             }
             w.Quant = new QuantParams(n.WeightBits, true, [.. maxAbs.Select(m => Math.Max(m, 1e-6f) / qmax)], [.. new long[channels]], axis);

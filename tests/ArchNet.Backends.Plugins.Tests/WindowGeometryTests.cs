@@ -62,4 +62,29 @@ public sealed class WindowGeometryTests
         }
         Assert.True(compared > 500, $"only {compared} cases compared");
     }
+
+    /// <summary>ConvTranspose's geometry is stated twice, in the contract (the emulator's landing ranges, the C backend,
+    /// plugins) and in the IR (shape inference, training): both must give every padding and output size alike.</summary>
+    [Fact]
+    public void TransposedAxis_AgreesWithTheIr_OverAGridOfAttributes()
+    {
+        var compared = 0;
+        foreach (var size in new[] { 1, 3, 4 })
+        foreach (var kernel in new[] { 1, 2, 3 })
+        foreach (var stride in new[] { 1, 2, 3 })
+        foreach (var dilation in new[] { 1, 2 })
+        foreach (var (before, after) in new[] { (0, 0), (1, 0), (0, 2), (1, 1) })
+        foreach (var outputPadding in new[] { 0, 1 })
+        foreach (var outputSize in new int?[] { null, size * stride, size * stride + 1 })
+        foreach (var autoPad in new[] { "NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID" })
+        {
+            var contract = WindowGeometry.TransposedAxis(size, kernel, stride, dilation, before, after, outputPadding, outputSize, autoPad);
+            var ir = IR.TransposedWindow.Axis(size, kernel, stride, dilation, before, after, outputPadding, outputSize, autoPad);
+            Assert.True((contract.PadBefore, contract.Out) == ((int)ir.PadBefore, (int)ir.Out),
+                $"size {size} kernel {kernel} stride {stride} dilation {dilation} pads {before},{after} output_padding {outputPadding} " +
+                $"output_shape {outputSize} {autoPad}: contract {contract}, IR {ir}");
+            compared++;
+        }
+        Assert.True(compared > 2000, $"only {compared} cases compared");
+    }
 }

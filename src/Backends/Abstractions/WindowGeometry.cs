@@ -37,4 +37,29 @@ public static class WindowGeometry
         if (ceilMode && (r - 1) * stride >= size + padBefore) r--;
         return new(padBefore, r);
     }
+
+    /// <summary>
+    /// ConvTranspose along one axis: input element i and tap k land on output <c>i * stride + k * dilation - PadBefore</c>;
+    /// ONNX's pads, output_padding, output_shape (<paramref name="outputSize"/>) and auto_pad decide PadBefore and Out. The
+    /// host's IR states the same rule for shape inference and training (<c>ArchNet.IR.TransposedWindow</c>); tests hold
+    /// the two together.
+    /// </summary>
+    public static WindowAxis TransposedAxis(int size, int kernel, int stride, int dilation, int padBefore, int padAfter,
+        int outputPadding, int? outputSize, string autoPad)
+    {
+        var full = stride * (size - 1) + outputPadding + (kernel - 1) * dilation + 1;
+        var target = outputSize ?? (autoPad is "SAME_UPPER" or "SAME_LOWER" ? size * stride : null);
+        // SAME_UPPER puts the smaller half of the cropped outputs first, everything else the larger half.
+        if (target is { } o) return new(autoPad == "SAME_UPPER" ? (full - o) / 2 : full - o - (full - o) / 2, o);
+        return autoPad == "VALID" ? new(0, full) : new(padBefore, full - padBefore - padAfter);
+    }
+
+    /// <summary>ConvTranspose: the inputs [Lo, Hi) along an axis of <paramref name="size"/> that a tap at offset
+    /// <paramref name="shift"/> (tap * dilation - PadBefore) sends inside the <paramref name="outSize"/> outputs.</summary>
+    public static (int Lo, int Hi) TransposedLanding(int shift, int stride, int size, int outSize)
+    {
+        var lo = Math.Clamp(shift >= 0 ? 0 : (-shift + stride - 1) / stride, 0, size);
+        var hi = Math.Clamp(outSize - 1 - shift < 0 ? 0 : (outSize - 1 - shift) / stride + 1, lo, size);
+        return (lo, hi);
+    }
 }

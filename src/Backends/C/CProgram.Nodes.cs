@@ -12,6 +12,7 @@ internal sealed partial class CProgram
         switch (node.OpType)
         {
             case "Conv": Conv(node, fn); break;
+            case "ConvTranspose": ConvTranspose(node, fn); break;
             case "Gemm" or "MatMul": Dense(node, fn); break;
             case "Relu" or "Clip": Clamp(node, fn); break;
             case "MaxPool" or "AveragePool": Pool(node, fn); break;
@@ -126,6 +127,66 @@ internal sealed partial class CProgram
             else
                 sb.Append($"            for (t = 0; t < pt; t++) ym[t] = ({y.CType}){req($"an_dot64({col} + (size_t)t * {K}, wr, {K}) + {bias.Expr("m")}", "m")};\n");
             sb.Append("        }\n    }\n");
+            return sb.ToString();
+        });
+    }
+
+    /// <summary>
+    /// ConvTranspose (weights [C, M / group, kH, kW]): per item and output channel m, a 64-bit accumulator per output
+    /// pixel starts at the bias, and each input pixel of the group's channels c, times tap (w[c, j] - zw), j = m mod
+    /// (M / group), is added where it lands (the tap's input rows and columns precomputed); then requantization.
+    /// </summary>
+    private void ConvTranspose(Operation node, string fn)
+    {
+        var w = node.Input(1);
+        if (w?.IntegerData is null || w.Quant is null || w.Shape.Length != 4)
+            throw new NotSupportedException("ConvTranspose needs a constant quantized 4-D weight (2-D transposed convolution)");
+        var x = Use(node, 0);
+        if (x.Shape.Length != 4) throw new NotSupportedException("ConvTranspose input must be NCHW");
+        var win = TransposedGeometry.Of(node, x.Shape, (int)w.Shape[2], (int)w.Shape[3]);
+        var y = Define(node.Outputs[0]);
+        int G = (int)node.Int("group", 1), C = (int)x.Shape[1], Cg = C / G, Mg = (int)w.Shape[1], M = Mg * G;
+        int taps = win.KH * win.KW, P = win.OH * win.OW, N = (int)x.Shape[0];
+        if (w.Shape[0] != C || C % G != 0) throw new NotSupportedException($"ConvTranspose group {G} does not match the weight shape");
+        if (w.Quant.PerChannel && w.Quant.Axis is not 1) throw new NotSupportedException("ConvTranspose weights must be quantized along axis 1");
+        // Rows of taps per (input channel, j), zero points removed.
+        var data = w.IntegerData.Value;
+        var rows = new long[C * Mg][];
+        for (var r = 0; r < rows.Length; r++)
+        {
+            var z = w.Quant.ZeroPoint(w.Quant.PerChannel ? r % Mg : 0);
+            rows[r] = [.. Enumerable.Range(0, taps).Select(k => data[r * taps + k] - z)];
+        }
+        var (warr, wbits) = WeightRows(fn, w, rows);
+        if (wbits != 16) _maxRow = Math.Max(_maxRow, taps);
+        var bias = Bias(node, fn, M);
+        var req = Requant(fn, [.. Enumerable.Range(0, M).Select(m =>
+            IntegerSemantics.ProductMultiplier(x.Q.Scale(), w.Quant.Scale(w.Quant.PerChannel ? m % Mg : 0), y.Q.Scale()))], y);
+        var rowsAt = Enumerable.Range(0, win.KH).Select(ky => WindowGeometry.TransposedLanding(ky * win.DH - win.PadTop, win.SH, win.H, win.OH));
+        var colsAt = Enumerable.Range(0, win.KW).Select(kx => WindowGeometry.TransposedLanding(kx * win.DW - win.PadLeft, win.SW, win.W, win.OW));
+        WriteArray("int32_t", $"{fn}_iy", rowsAt.SelectMany(r => new[] { r.Lo, r.Hi }));
+        WriteArray("int32_t", $"{fn}_ix", colsAt.SelectMany(r => new[] { r.Lo, r.Hi }));
+        Add(fn, () =>
+        {
+            var sb = new StringBuilder();
+            sb.Append($"    static int64_t acc[{P}];\n");
+            sb.Append($"    const {x.CType} *x = {Ptr(x)};\n    {y.CType} *y = {Ptr(y, write: true)};\n");
+            sb.Append("    const int16_t *wr;\n    int n, m, c, ky, kx, iy, ix, p;\n");
+            sb.Append($"    for (n = 0; n < {N}; n++)\n    for (m = 0; m < {M}; m++)\n    {{\n");
+            sb.Append($"        const int g = m / {Mg}, j = m % {Mg};\n");
+            sb.Append($"        for (p = 0; p < {P}; p++) acc[p] = {bias.Expr("m")};\n");
+            sb.Append($"        for (c = g * {Cg}; c < (g + 1) * {Cg}; c++)\n        {{\n");
+            sb.Append($"            const {x.CType} *xc = x + ((size_t)n * {C} + c) * {win.H * win.W};\n");
+            sb.Append($"            {LoadRow(warr, wbits, $"c * {Mg} + j", taps)}\n");
+            sb.Append($"            for (ky = 0; ky < {win.KH}; ky++)\n            for (kx = 0; kx < {win.KW}; kx++)\n            {{\n");
+            sb.Append($"                const int64_t t = wr[ky * {win.KW} + kx];\n                if (t == 0) continue;\n");
+            sb.Append($"                for (iy = {fn}_iy[2 * ky]; iy < {fn}_iy[2 * ky + 1]; iy++)\n                {{\n");
+            sb.Append($"                    int64_t *row = acc + (size_t)(iy * {win.SH} + ky * {win.DH} - {win.PadTop}) * {win.OW};\n");
+            sb.Append($"                    for (ix = {fn}_ix[2 * kx]; ix < {fn}_ix[2 * kx + 1]; ix++)\n");
+            sb.Append($"                        row[ix * {win.SW} + kx * {win.DW} - {win.PadLeft}] += t * (xc[iy * {win.W} + ix] - {x.Z});\n");
+            sb.Append("                }\n            }\n        }\n");
+            sb.Append($"        for (p = 0; p < {P}; p++) y[((size_t)n * {M} + m) * {P} + p] = ({y.CType}){req("acc[p]", "m")};\n");
+            sb.Append("    }\n");
             return sb.ToString();
         });
     }

@@ -21,6 +21,27 @@ internal sealed record Window(int H, int W, int KH, int KW, int SH, int SW, int 
     }
 }
 
+/// <summary>ConvTranspose over NCHW: input (iy, ix) and tap (ky, kx) land on output (iy * SH + ky * DH - PadTop,
+/// ix * SW + kx * DW - PadLeft) inside [0, OH) x [0, OW); per axis from the contract's <see cref="WindowGeometry.TransposedAxis"/>.</summary>
+internal static class TransposedGeometry
+{
+    public static Window Of(Operation node, long[] x, int kh, int kw)
+    {
+        int H = (int)x[2], W = (int)x[3];
+        var strides = node.Ints("strides", 1, 1);
+        var dil = node.Ints("dilations", 1, 1);
+        var pads = node.Ints("pads", 0, 0, 0, 0);
+        var outPad = node.Ints("output_padding", 0, 0);
+        var outputShape = node.Ints("output_shape");
+        int? Size(int axis) => outputShape is { } os ? (int)os[os.Length - 2 + axis] : null;
+        var autoPad = node.String("auto_pad", "NOTSET");
+        var (top, oh) = WindowGeometry.TransposedAxis(H, kh, (int)strides[0], (int)dil[0], (int)pads[0], (int)pads[2], (int)outPad[0], Size(0), autoPad);
+        var (left, ow) = WindowGeometry.TransposedAxis(W, kw, (int)strides[1], (int)dil[1], (int)pads[1], (int)pads[3], (int)outPad[1], Size(1), autoPad);
+        return new Window(H, W, kh, kw, (int)strides[0], (int)strides[1], (int)dil[0], (int)dil[1], top, left, oh, ow);
+    }
+
+}
+
 /// <summary>Gather maps of the data-movement ops: output element i reads input element map[i] (-1: the pad value).</summary>
 internal static class Movement
 {

@@ -53,18 +53,10 @@ internal sealed record Window(int N, int C, int H, int W, int KH, int KW, int SH
     }
 
     /// <summary>Input rows [Lo, Hi) that transposed tap row <paramref name="ky"/> sends inside the output.</summary>
-    public (int Lo, int Hi) TransposedRows(int ky) => Landing(ky * DH - PadTop, SH, H, OH);
+    public (int Lo, int Hi) TransposedRows(int ky) => WindowGeometry.TransposedLanding(ky * DH - PadTop, SH, H, OH);
 
     /// <summary>Input columns [Lo, Hi) that transposed tap column <paramref name="kx"/> sends inside the output.</summary>
-    public (int Lo, int Hi) TransposedColumns(int kx) => Landing(kx * DW - PadLeft, SW, W, OW);
-
-    // Inputs i in [0, size) with o = i * stride + shift in [0, outSize).
-    private static (int Lo, int Hi) Landing(int shift, int stride, int size, int outSize)
-    {
-        var lo = Math.Clamp(shift >= 0 ? 0 : (-shift + stride - 1) / stride, 0, size);
-        var hi = Math.Clamp(outSize - 1 - shift < 0 ? 0 : (outSize - 1 - shift) / stride + 1, lo, size);
-        return (lo, hi);
-    }
+    public (int Lo, int Hi) TransposedColumns(int kx) => WindowGeometry.TransposedLanding(kx * DW - PadLeft, SW, W, OW);
 
     /// <summary>Output shape with <paramref name="channels"/> channels, in the input's rank.</summary>
     public int[] OutShape(int channels, int rank) => rank == 4 ? [N, channels, OH, OW] : [N, channels, OW];
