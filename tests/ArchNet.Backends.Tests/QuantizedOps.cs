@@ -35,9 +35,7 @@ public static class QuantizedOps
     public static List<(string Name, int[] Emulator, long[] Ort)> Compare(Model model, Dictionary<string, TensorData> inputs, bool optimize)
     {
         var qdq = QdqWriter.Build(model);
-        var quantizedNames = model.Graph.Outputs.ToDictionary(o => o.Name,
-            o => qdq.Graph.Nodes.Single(n => n.OpType == "QuantizeLinear" && n.Outputs[0].Name.StartsWith(o.Name + QdqWriter.QuantizedSuffix, StringComparison.Ordinal)
-                && qdq.Graph.Nodes.Any(d => d.OpType == "DequantizeLinear" && d.Inputs[0] == n.Outputs[0] && d.Outputs[0].Name == o.Name)).Outputs[0].Name);
+        var quantizedNames = model.Graph.Outputs.ToDictionary(o => o.Name, o => QdqWriter.QuantizedName(qdq, o.Name)!);
         using var ort = new ReferenceRunner(OnnxExporter.ToBytes(qdq), quantizedNames.Values, optimize);
         var ortOut = ort.Run(inputs);
         var emu = new Emulator(model, EmulatorMode.Integer).Run(Tensors(inputs));

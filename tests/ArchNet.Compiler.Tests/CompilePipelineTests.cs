@@ -45,7 +45,7 @@ public sealed class CompilePipelineTests(ITestOutputHelper output) : IDisposable
         Assert.True(File.Exists(Path.Combine(dir, "report.md")));
         using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "report.json")));
         var root = json.RootElement;
-        foreach (var field in new[] { "target", "wbits", "abits", "unsupported_nodes_after", "ops_after", "fidelity", "accuracy", "layers", "timings_s" })
+        foreach (var field in new[] { "target", "wbits", "abits", "unsupported_nodes_after", "ops_after", "fidelity", "accuracy", "layers", "timings_s", "qdq_cross_check" })
             Assert.True(root.TryGetProperty(field, out _), $"report.json lacks '{field}'");
         Assert.Equal(0, root.GetProperty("unsupported_nodes_after").GetInt32());
         foreach (var f in new[] { "top1_agreement", "cosine", "sqnr_db" }) Assert.True(root.GetProperty("fidelity").TryGetProperty(f, out _));
@@ -56,16 +56,37 @@ public sealed class CompilePipelineTests(ITestOutputHelper output) : IDisposable
         Assert.DoesNotContain(Directory.GetFiles(dir), f => f.EndsWith(".tmp", StringComparison.Ordinal));
     }
 
+    /// <summary>Every compile runs its QDQ artifact in ONNX Runtime (all optimizations: ORT's fused integer kernels) on the
+    /// first 8 evaluation items and compares the output integers with the golden model's: on fmnist_cnn for reference-cpu
+    /// (ties to even, float-scale requantization, as ORT rounds) all 80 agree.</summary>
     [Fact]
     public void Compile_QdqArtifact_RunsInOrt_AndAgreesWithTheEmulatorReport()
     {
         var dir = Path.Combine(_dir, "qdq");
-        Compile(TestData.Teacher("fmnist_cnn").Onnx, "reference-cpu", calib: 32, eval: 32, outDir: dir);
+        var report = Compile(TestData.Teacher("fmnist_cnn").Onnx, "reference-cpu", calib: 32, eval: 32, outDir: dir);
         var images = Idx.Read(F.TestImages, 1);
         using var ort = new ArchNet.Backends.Reference.ReferenceRunner(File.ReadAllBytes(Path.Combine(dir, "model.qdq.onnx")), optimize: true);
         var outputs = ort.Run(new Dictionary<string, TensorData> { [ort.InputNames[0]] = images });
         Assert.Single(outputs);
         Assert.Equal([1L, 10], outputs.Values.First().Dims.ToArray());
+        Assert.Equal(new CrossCheckFigures(8, 80, 1, 0), report.CrossCheck);
+        Assert.Contains("QDQ artifact in ONNX Runtime vs the golden model: 100.00 % of 80 output integers equal over 8 item(s), max 0 LSB apart.",
+            File.ReadAllText(Path.Combine(dir, "report.md")));
+    }
+
+    /// <summary>4-bit activations are uint4 in the artifact; ORT's optimizer fuses them into kernels without 4-bit types and
+    /// rejects the model (ORT 1.31). The check says so and runs the artifact without optimizations: still every integer.</summary>
+    [Fact]
+    public void Compile_W4A4_CrossCheck_SaysWhenOrtRejectsTheOptimizedModel_AndChecksWithoutOptimizations()
+    {
+        var report = Compile(TestData.Teacher("fmnist_cnn").Onnx, "reference-cpu", calib: 32, eval: 16, outDir: Path.Combine(_dir, "w4a4"),
+            wbits: 4, abits: 4);
+        var check = report.CrossCheck;
+        Assert.Null(check.Error);
+        Assert.True(check.Optimized || check.OptimizedError is not null, $"{check}");
+        if (!check.Optimized) Assert.Contains("uint4", check.OptimizedError);
+        Assert.Equal(80, check.Integers);
+        Assert.True(check.Equal >= 0.95, $"{check}");
     }
 
     /// <summary>Symmetric activations in both signednesses (per tensor) are used per tensor; signed-only, unsigned-only

@@ -93,6 +93,7 @@ internal static class CompileCommand
                 Console.Out.WriteLine($"accuracy: original {100 * a.Original:F2} %, compiled {100 * a.Compiled:F2} % ({100 * (a.Compiled - a.Original):+0.00;-0.00} pt) on {a.Items} items");
             Console.Out.WriteLine($"fidelity: top-1 agreement {(f.Top1Agreement is { } t ? $"{100 * t:F2} %" : "n/a")}, cosine {f.Cosine:F6}, SQNR {f.SqnrDb:F2} dB" +
                 (report.LowConfidence ? "  [LOW CONFIDENCE: random inputs]" : ""));
+            Console.Out.WriteLine($"cross-check: QDQ artifact in ONNX Runtime vs the golden model: {report.CrossCheck}");
             if (report.HostFallbackNodes.Count > 0)
                 Console.Out.WriteLine($"HOST FALLBACK: {report.HostFallbackNodes.Count} node(s) run as float on the host (see report.md)");
             return ExitCodes.Ok;

@@ -178,6 +178,7 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
         }
         var fidelity = Stage("fidelity", () => MeasureFidelity(model, OnnxExporter.ToBytes(floatGraph), eval, labels, batch,
             distilled?.OutputOffsets ?? new Dictionary<string, double>(), stacked));
+        var crossCheck = Stage("cross-check", () => CrossCheck(model, eval, fidelity));
 
         // Emit.
         Directory.CreateDirectory(o.OutputDirectory);
@@ -208,6 +209,7 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
             Artifacts = [.. artifacts.Select(a => a.RelativePath)],
             Fidelity = fidelity.Overall,
             Accuracy = fidelity.Accuracy,
+            CrossCheck = crossCheck,
             Layers = fidelity.Layers,
             LayerItems = fidelity.LayerItems,
             QuantizedActivations = summary.QuantizedActivations,
@@ -497,8 +499,83 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
     private static int ItemsPerRun(Model model) =>
         model.Graph.Inputs.Where(i => !i.IsConstant).Select(i => i.Shape is { Rank: > 0 } s && s[0].Value is { } b ? (int)b : 1).DefaultIfEmpty(1).Min();
 
+    /// <param name="FirstIntegers">The golden model's integers of each quantized graph output on the first
+    /// <paramref name="FirstItems"/> evaluation items, item after item: what <see cref="CrossCheck"/> compares.</param>
     private sealed record FidelityResult(FidelityFigures Overall, AccuracyFigures? Accuracy, List<LayerFidelity> Layers,
-        int LayerItems, List<string> HostFloatNodes);
+        int LayerItems, List<string> HostFloatNodes, int FirstItems, Dictionary<string, List<int>> FirstIntegers);
+
+    /// <summary>Evaluation items the QDQ artifact runs in ONNX Runtime for <see cref="CrossCheck"/>.</summary>
+    private const int CrossCheckItems = 8;
+
+    /// <summary>
+    /// The QDQ artifact (the onnx backend's model, built here whatever the backend) run by ONNX Runtime on the first
+    /// evaluation items, against the golden model's integers from the fidelity run: the share of output integers equal
+    /// and the largest difference. ORT runs it as a user would, with all its optimizations (QDQ groups fused into its
+    /// integer kernels); where ORT rejects the optimized model (it fuses 4-bit values into kernels that have no 4-bit
+    /// types), that is warned and the check runs without optimizations, and says so. A model ORT cannot run at all is
+    /// reported, not fatal: the chip's own backend may still be right.
+    /// </summary>
+    private CrossCheckFigures CrossCheck(Model model, Dataset eval, FidelityResult fidelity)
+    {
+        var (items, expected) = (fidelity.FirstItems, fidelity.FirstIntegers);
+        if (items == 0 || expected.Count == 0) return new(items, 0, 0, 0);
+        var bytes = OnnxExporter.ToBytes(QdqWriter.Build(model));
+        ReferenceRunner ort;
+        string? optimizedError = null;
+        try
+        {
+            ort = new ReferenceRunner(bytes, optimize: true);
+        }
+        catch (ArchNetException optimized)
+        {
+            diagnostics.Warning($"cross-check: with its optimizations, {optimized.Message}; checking without them");
+            optimizedError = optimized.Message;
+            try
+            {
+                ort = new ReferenceRunner(bytes, optimize: false);
+            }
+            catch (ArchNetException e)
+            {
+                diagnostics.Warning($"cross-check: {e.Message}");
+                return new(items, 0, 0, 0, false, optimizedError, e.Message);
+            }
+        }
+        using (ort)
+        {
+            // The graph outputs are DequantizeLinear's (q - z) * s in float32: q comes back exactly, at any width.
+            var quant = model.Graph.Outputs.Where(o => expected.ContainsKey(o.Name)).ToDictionary(o => o.Name, o => o.Quant!);
+            long total = 0, equal = 0, maxLsb = 0;
+            var at = expected.Keys.ToDictionary(n => n, _ => 0);
+            for (var i = 0; i < items; i++)
+            {
+                Dictionary<string, TensorData> run;
+                try
+                {
+                    run = ort.Run(eval.Arrays.ToDictionary(kv => kv.Key, kv => DataLoader.Slice(kv.Value, i, 1)));
+                }
+                catch (ArchNetException e)
+                {
+                    diagnostics.Warning($"cross-check: {e.Message}");
+                    return new(items, 0, 0, 0, optimizedError is null, optimizedError, e.Message);
+                }
+                foreach (var (output, q) in quant)
+                {
+                    var golden = expected[output];
+                    var values = run[output].ToFloats();
+                    if (at[output] + values.Length > golden.Count / items * (i + 1))
+                        return new(items, 0, 0, 0, optimizedError is null, optimizedError, $"output '{output}' has {values.Length} values per item in ONNX Runtime, {golden.Count / items} in the golden model");
+                    foreach (var v in values)
+                    {
+                        var d = Math.Abs(golden[at[output]++] - ((long)Math.Round(v / q.Scales[0]) + q.ZeroPoints[0]));
+                        if (d == 0) equal++;
+                        maxLsb = Math.Max(maxLsb, d);
+                        total++;
+                    }
+                }
+            }
+            return new(items, total, Math.Round((double)equal / total, 6), maxLsb, optimizedError is null, optimizedError);
+        }
+    }
 
     /// <param name="offsets">Per output, the constant a distilled student learned to add (unsigned chips): the
     /// original's output plus it is what the compiled output must reproduce.</param>
@@ -532,6 +609,8 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
         using var layerReference = new ReferenceRunner(floatGraph, layerValues.Select(v => v.Name).Order(StringComparer.Ordinal));
         var perRun = ItemsPerRun(model);
         var layerItems = 0;
+        var firstItems = 0;
+        var firstIntegers = new Dictionary<string, List<int>>(StringComparer.Ordinal);
         using var progress = diagnostics.BeginProgress("evaluate", eval.Count);
         // Per-layer items one at a time when items stack through widened constants: inside, a value may hold them
         // merged with its heads ([17, N*4, 16]), not in the order of the reference's item-by-item values.
@@ -556,6 +635,18 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
                 throw;
             }
             var r = referenceRun.GetAwaiter().GetResult();
+            if (start < CrossCheckItems)
+            {
+                // Items lead every graph output: the first items are the first rows.
+                var take = Math.Min(count, CrossCheckItems - start);
+                foreach (var name in outputs)
+                    if (q.Outputs[name] is { Ints: { } ints } t && t.Quant is not null)
+                    {
+                        if (!firstIntegers.TryGetValue(name, out var list)) firstIntegers[name] = list = [];
+                        list.AddRange(ints.AsSpan(0, ints.Length / count * take));
+                    }
+                firstItems += take;
+            }
             for (var k = 0; k < outputs.Count; k++)
             {
                 var name = outputs[k];
@@ -601,7 +692,7 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
         var layerList = layers.Select(kv => new LayerFidelity(kv.Key, Math.Round(kv.Value.Cosine, 6), Math.Round(kv.Value.SqnrDb, 3),
                 Math.Round(kv.Value.Clipped, 6)))
             .OrderBy(l => l.SqnrDb).ThenBy(l => l.Value, StringComparer.Ordinal).ToList();
-        return new FidelityResult(figures, accuracy, layerList, layerItems, [.. integer.HostFloatNodes]);
+        return new FidelityResult(figures, accuracy, layerList, layerItems, [.. integer.HostFloatNodes], firstItems, firstIntegers);
     }
 
     /// <summary>

@@ -10,6 +10,30 @@ public sealed record FidelityFigures(
     [property: JsonPropertyName("cosine")] double Cosine,
     [property: JsonPropertyName("sqnr_db")] double SqnrDb);
 
+/// <summary>
+/// The QDQ artifact run by ONNX Runtime against the golden model on the first evaluation items: the share of output
+/// integers that are equal and the largest difference in steps (LSB). ORT rounds as ORT does, the golden model as the
+/// chip does, and a step at a tie early in a deep network can grow on the way out, so equality is not expected everywhere;
+/// a well-conditioned network agrees almost everywhere. <see cref="Optimized"/>: ORT ran the artifact with all its
+/// optimizations (its fused integer kernels), as a user's default session does; when false, <see cref="OptimizedError"/>
+/// says why ORT rejected the optimized model and the check ran without optimizations. <see cref="Error"/> says why ORT
+/// could not run the artifact at all (then nothing was compared).
+/// </summary>
+public sealed record CrossCheckFigures(
+    [property: JsonPropertyName("items")] int Items,
+    [property: JsonPropertyName("integers")] long Integers,
+    [property: JsonPropertyName("equal")] double Equal,
+    [property: JsonPropertyName("max_lsb")] long MaxLsb,
+    [property: JsonPropertyName("ort_optimized")] bool Optimized = true,
+    [property: JsonPropertyName("ort_optimized_error"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? OptimizedError = null,
+    [property: JsonPropertyName("error"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Error = null)
+{
+    public override string ToString() => Error is not null ? $"ONNX Runtime could not run the QDQ model: {Error}"
+        : Integers == 0 ? "no quantized graph output to compare"
+        : $"{100 * Equal:F2} % of {Integers} output integers equal over {Items} item(s), max {MaxLsb} LSB apart" +
+          (Optimized ? "" : " (ORT without its optimizations: it rejects the optimized model)");
+}
+
 public sealed record AccuracyFigures(
     [property: JsonPropertyName("original")] double Original,
     [property: JsonPropertyName("compiled")] double Compiled,
@@ -51,6 +75,7 @@ public sealed record CompileReport
     [JsonPropertyName("artifacts")] public IReadOnlyList<string> Artifacts { get; init; } = [];
     [JsonPropertyName("fidelity")] public required FidelityFigures Fidelity { get; init; }
     [JsonPropertyName("accuracy")] public AccuracyFigures? Accuracy { get; init; }
+    [JsonPropertyName("qdq_cross_check")] public required CrossCheckFigures CrossCheck { get; init; }
     [JsonPropertyName("layers_items")] public int LayerItems { get; init; }
     [JsonPropertyName("layers")] public IReadOnlyList<LayerFidelity> Layers { get; init; } = [];
     [JsonPropertyName("quantized_activations")] public int QuantizedActivations { get; init; }
@@ -177,6 +202,8 @@ public static class ReportWriter
         sb.AppendLine("| top-1 agreement | cosine | SQNR (dB) |");
         sb.AppendLine("|---|---|---|");
         sb.AppendLine($"| {(r.Fidelity.Top1Agreement is { } t ? F(100 * t, "F2") + " %" : "n/a")} | {F(r.Fidelity.Cosine, "F6")} | {F(r.Fidelity.SqnrDb, "F2")} |");
+        sb.AppendLine();
+        sb.AppendLine($"QDQ artifact in ONNX Runtime vs the golden model: {r.CrossCheck}.");
         if (r.Accuracy is { } a)
         {
             sb.AppendLine();
