@@ -379,17 +379,27 @@ internal sealed partial class Kernels(QuantSemantics semantics)
         var fits = FitsInt32(MaxAbsActivation(xq), pw.MaxAbsWeight, K, pw.MaxAbsBias);
         var src = x.Ints!;
         var y = new int[rows * N];
-        Parallel.For(0, rows, m =>
+        // Four rows of x at a time: each weight row is read once for four dot products (a transformer's weights do not fit
+        // in cache, and reading them once per row made their traffic the kernel's cost). Rows past the end are zeros.
+        Parallel.For(0, (rows + 3) / 4, block =>
         {
-            var a = new int[K];
-            for (var k = 0; k < K; k++) a[k] = src[m * K + k] - zx;
+            int m0 = 4 * block, count = Math.Min(4, rows - m0);
+            var a = new int[4 * K];
+            for (var r = 0; r < count; r++)
+                for (var k = 0; k < K; k++) a[r * K + k] = src[(m0 + r) * K + k] - zx;
+            Span<long> sums = stackalloc long[4];
             for (var j = 0; j < N; j++)
             {
                 var wr = pw.Rows.AsSpan(j * K, K);
-                long acc = pw.Bias[j];
-                if (fits) acc += Simd.Dot(a, wr);
-                else for (var k = 0; k < K; k++) acc += (long)a[k] * wr[k];
-                y[m * N + j] = Requantize(acc, pw.Multipliers[j], outQ);
+                if (fits) Simd.Dot4(a.AsSpan(0, K), a.AsSpan(K, K), a.AsSpan(2 * K, K), a.AsSpan(3 * K, K), wr, sums);
+                else
+                    for (var r = 0; r < count; r++)
+                    {
+                        long s = 0;
+                        for (var k = 0; k < K; k++) s += (long)a[r * K + k] * wr[k];
+                        sums[r] = s;
+                    }
+                for (var r = 0; r < count; r++) y[(m0 + r) * N + j] = Requantize(pw.Bias[j] + sums[r], pw.Multipliers[j], outQ);
             }
         });
         var outShape = (int[])x.Shape.Clone();

@@ -201,16 +201,34 @@ internal static class Simd
         return s;
     }
 
-    public static long Dot(ReadOnlySpan<int> a, ReadOnlySpan<int> b)
+    /// <summary>Four dot products with one <paramref name="w"/>, read once: <c>sums[r] = a_r . w</c>, in int32 lanes (the caller
+    /// has checked that no sum overflows).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Dot4(ReadOnlySpan<int> a0, ReadOnlySpan<int> a1, ReadOnlySpan<int> a2, ReadOnlySpan<int> a3, ReadOnlySpan<int> w, Span<long> sums)
     {
+        var n = w.Length;
+        if (a0.Length < n || a1.Length < n || a2.Length < n || a3.Length < n || sums.Length < 4)
+            throw new ArgumentException("Dot4: spans shorter than the products need");
+        Vector<int> s0 = Vector<int>.Zero, s1 = Vector<int>.Zero, s2 = Vector<int>.Zero, s3 = Vector<int>.Zero;
         var i = 0;
-        var acc = Vector<int>.Zero;
-        // int32 lanes are exact while |a||b| * length < 2^31; callers check that bound (see Kernels.FitsInt32).
         if (Vector.IsHardwareAccelerated)
-            for (; i <= a.Length - Vector<int>.Count; i += Vector<int>.Count)
-                acc += new Vector<int>(a[i..]) * new Vector<int>(b[i..]);
-        long s = Vector.Sum(acc);
-        for (; i < a.Length; i++) s += (long)a[i] * b[i];
-        return s;
+            for (; i <= n - Vector<int>.Count; i += Vector<int>.Count)
+            {
+                var v = new Vector<int>(w[i..]);
+                s0 += new Vector<int>(a0[i..]) * v;
+                s1 += new Vector<int>(a1[i..]) * v;
+                s2 += new Vector<int>(a2[i..]) * v;
+                s3 += new Vector<int>(a3[i..]) * v;
+            }
+        long t0 = Vector.Sum(s0), t1 = Vector.Sum(s1), t2 = Vector.Sum(s2), t3 = Vector.Sum(s3);
+        for (; i < n; i++)
+        {
+            long v = w[i];
+            t0 += a0[i] * v;
+            t1 += a1[i] * v;
+            t2 += a2[i] * v;
+            t3 += a3[i] * v;
+        }
+        (sums[0], sums[1], sums[2], sums[3]) = (t0, t1, t2, t3);
     }
 }
