@@ -10,8 +10,9 @@ namespace ArchNet.IR;
 public static class InputShapes
 {
     /// <summary>Gives each input named in <paramref name="sizes"/> its full shape (its static dims must agree), and
-    /// every other symbolic dimension 1.</summary>
-    public static void Fix(Model model, IReadOnlyDictionary<string, long[]>? sizes = null)
+    /// every other symbolic dimension 1. Returns the dimensions other than the items' axis that became 1, for the caller
+    /// to say so (a sequence or an image size at 1 is rarely what was meant).</summary>
+    public static IReadOnlyList<Binding> Fix(Model model, IReadOnlyDictionary<string, long[]>? sizes = null)
     {
         var inputs = model.Graph.Inputs.Where(i => !i.IsConstant).ToList();
         if (sizes?.Keys.FirstOrDefault(k => !inputs.Any(i => i.Name == k)) is { } unknown)
@@ -29,7 +30,7 @@ public static class InputShapes
             input.Type = t with { Shape = Shape.Of(given) };
             changed = true;
         }
-        Complete(model, (_, _) => 1, changed);
+        return Complete(model, (_, _) => 1, changed);
     }
 
     /// <summary>Replaces each symbolic dimension of the graph's inputs named in <paramref name="sizes"/> (the key "*"

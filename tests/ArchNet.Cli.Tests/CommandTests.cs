@@ -71,6 +71,29 @@ public sealed class CommandTests : IDisposable
         Assert.Equal("error: --dim height: no input dimension of the model is named 'height' (symbolic dimensions: h, n, w)", typo.Stderr.Trim());
     }
 
+    /// <summary>convert --target needs static shapes: --dim and --input-shape give them, and what neither gives becomes 1
+    /// in a line that names it (the items' axis silently: chips run one item).</summary>
+    [Fact]
+    public void Convert_SymbolicDimensionsSetToOne_AreNamed_UnlessGivenWithDim()
+    {
+        var b = new GraphBuilder(seed: 1);
+        var x = b.Input("x", 1, 1, 8, 8);
+        x.Type = x.TensorType! with { Shape = new Shape([Dim.Sym("n"), 1, Dim.Sym("h"), Dim.Sym("w")]) };
+        b.Output(b.Op("Conv", [x, b.Random([4, 1, 3, 3])], ArchNet.IR.Attribute.Ints("pads", 1, 1, 1, 1)));
+        var model = _dir.File("symbolic-convert.onnx");
+        ArchNet.Frontend.OnnxExporter.Save(b.Build(), model);
+
+        var r = Archnetc.Run(_dir.Path, "convert", model, "--target", "reference-cpu", "-o", _dir.File("c1.onnx"));
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("shapes: h, w set to 1 (not given; --dim NAME=SIZE or --input-shape sets them)", r.Stdout);
+        r = Archnetc.Run(_dir.Path, "convert", model, "--target", "reference-cpu", "--dim", "h=16", "-o", _dir.File("c2.onnx"));
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("shapes: w set to 1", r.Stdout);
+        Assert.Equal("[1,1,16,1]", ArchNet.Frontend.OnnxImporter.Load(_dir.File("c2.onnx")).Graph.Inputs[0].Shape!.ToString());
+        r = Archnetc.Run(_dir.Path, "convert", model, "--target", "reference-cpu", "--dim", "*=12", "-o", _dir.File("c3.onnx"));
+        Assert.DoesNotContain("shapes:", r.Stdout);
+    }
+
     [Fact]
     public void Targets_ListsAtLeastEightTargets_IncludingArchnetAndReferenceCpu()
     {

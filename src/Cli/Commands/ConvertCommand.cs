@@ -19,13 +19,15 @@ internal static class ConvertCommand
         var model = new Argument<string>("MODEL") { Description = "The ONNX model to convert." };
         var output = new Option<string>("--output", "-o") { Description = "Where to write the converted model.", Required = true };
         var target = new Option<string?>("--target", "-t") { Description = "Legalize for this target (name, a,b intersection, or a .json capability file)." };
-        var shapes = new Option<string[]>("--input-shape") { Description = "Static shape for an input, NAME=1,3,224,224 (symbolic dims default to 1).", AllowMultipleArgumentsPerToken = true };
+        var shapes = new Option<string[]>("--input-shape") { Description = "Static shape for an input, NAME=1,3,224,224 (symbolic dims neither this nor --dim sets become 1, said in a line).", AllowMultipleArgumentsPerToken = true };
+        var dims = ShapeOptions.DimOption("for the exact rewrites, which need static shapes");
         var dumpAfter = new Option<string[]>("--dump-after") { Description = "Print the IR after the named pass ('all' for every pass).", AllowMultipleArgumentsPerToken = true };
         var command = new Command("convert", "Import an ONNX model and write it back; with --target, rewrite it exactly into the target's operators.");
         command.Arguments.Add(model);
         command.Options.Add(output);
         command.Options.Add(target);
         command.Options.Add(shapes);
+        command.Options.Add(dims);
         command.Options.Add(dumpAfter);
         command.SetAction(parse =>
         {
@@ -36,7 +38,7 @@ internal static class ConvertCommand
             var imported = OnnxImporter.Load(source);
             Verifier.Verify(imported, "import");
             if (parse.GetValue(target) is { } spec)
-                Legalize(imported, spec, parse.GetValue(shapes) ?? [], parse.GetValue(dumpAfter) ?? []);
+                Legalize(imported, spec, parse.GetValue(shapes) ?? [], parse.GetValue(dims) ?? [], parse.GetValue(dumpAfter) ?? []);
             OnnxExporter.Save(imported, destination);
             var nodes = imported.Graph.SelfAndSubgraphs().Sum(g => g.Nodes.Count);
             Console.Out.WriteLine($"wrote {destination} ({nodes} nodes, {new FileInfo(destination).Length:N0} bytes)");
@@ -45,10 +47,16 @@ internal static class ConvertCommand
         return command;
     }
 
-    private static void Legalize(Model model, string spec, string[] shapes, string[] dumpAfter)
+    private static void Legalize(Model model, string spec, string[] shapes, string[] dims, string[] dumpAfter)
     {
         var capability = TargetsCommand.Catalog().Resolve(spec);
-        InputShapes.Fix(model, ParseShapes(shapes));
+        var byName = ParseShapes(shapes);
+        var bySymbol = InputShapes.ParseDims(dims);
+        if (bySymbol.Count > 0) InputShapes.Bind(model, bySymbol);
+        var ones = InputShapes.Fix(model, byName);
+        if (ones.Count > 0)
+            Console.Out.WriteLine($"shapes: {string.Join(", ", ones.Select(b => b.Symbol ?? $"'{b.Input}' axis {b.Axis}"))} set to 1 " +
+                "(not given; --dim NAME=SIZE or --input-shape sets them)");
         var legalize = new LegalizePass(capability);
         var manager = new PassManager([.. Canonicalize.Passes(), legalize, new DeadCodeElimination()])
         {
