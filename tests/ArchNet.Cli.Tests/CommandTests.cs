@@ -40,17 +40,24 @@ public sealed class CommandTests : IDisposable
         Assert.Equal("", r.Stderr);
     }
 
-    /// <summary>inspect --dim: MACs at the sizes given; only the symbols left are taken as 1, and a name the model lacks
-    /// is a one-line error.</summary>
-    [Fact]
-    public void Inspect_Dim_CountsMacsAtTheGivenSizes()
+    /// <summary>A 3x3 Conv over an input [n, 1, h, w] (three symbolic dimensions), saved under <paramref name="file"/>.</summary>
+    private string SymbolicConv(string file)
     {
         var b = new GraphBuilder(seed: 1);
         var x = b.Input("x", 1, 1, 8, 8);
         x.Type = x.TensorType! with { Shape = new Shape([Dim.Sym("n"), 1, Dim.Sym("h"), Dim.Sym("w")]) };
         b.Output(b.Op("Conv", [x, b.Random([4, 1, 3, 3])], ArchNet.IR.Attribute.Ints("pads", 1, 1, 1, 1)));
-        var model = _dir.File("symbolic.onnx");
+        var model = _dir.File(file);
         ArchNet.Frontend.OnnxExporter.Save(b.Build(), model);
+        return model;
+    }
+
+    /// <summary>inspect --dim: MACs at the sizes given; only the symbols left are taken as 1, and a name the model lacks
+    /// is a one-line error.</summary>
+    [Fact]
+    public void Inspect_Dim_CountsMacsAtTheGivenSizes()
+    {
+        var model = SymbolicConv("symbolic.onnx");
         (long Macs, string[] AsOne) Inspect(params string[] extra)
         {
             var r = Archnetc.Run(_dir.Path, ["inspect", model, "--json", .. extra]);
@@ -76,12 +83,7 @@ public sealed class CommandTests : IDisposable
     [Fact]
     public void Convert_SymbolicDimensionsSetToOne_AreNamed_UnlessGivenWithDim()
     {
-        var b = new GraphBuilder(seed: 1);
-        var x = b.Input("x", 1, 1, 8, 8);
-        x.Type = x.TensorType! with { Shape = new Shape([Dim.Sym("n"), 1, Dim.Sym("h"), Dim.Sym("w")]) };
-        b.Output(b.Op("Conv", [x, b.Random([4, 1, 3, 3])], ArchNet.IR.Attribute.Ints("pads", 1, 1, 1, 1)));
-        var model = _dir.File("symbolic-convert.onnx");
-        ArchNet.Frontend.OnnxExporter.Save(b.Build(), model);
+        var model = SymbolicConv("symbolic-convert.onnx");
 
         var r = Archnetc.Run(_dir.Path, "convert", model, "--target", "reference-cpu", "-o", _dir.File("c1.onnx"));
         Assert.True(r.ExitCode == 0, r.ToString());
