@@ -202,7 +202,7 @@ internal static class FloatKernels
     {
         var g = (int)node.GetInt("group", 1);
         var win = Window.OfTransposed(node, x.Shape, w.Shape[2], w.Rank > 3 ? w.Shape[3] : 1);
-        int Cg = win.C / g, Mg = w.Shape[1], M = Mg * g, plane = win.H * win.W, P = win.OutPixels;
+        int Cg = win.C / g, Mg = w.Shape[1], M = Mg * g, plane = win.H * win.W, taps = win.KH * win.KW, P = win.OutPixels;
         var xs = x.Floats!;
         var ws = w.Floats!;
         var b = bias?.ToReal();
@@ -213,25 +213,7 @@ internal static class FloatKernels
             var dst = y.AsSpan(nm * P, P);
             dst.Fill(b?[m] ?? 0f);
             for (var c = grp * Cg; c < (grp + 1) * Cg; c++)
-            {
-                var src = xs.AsSpan((n * win.C + c) * plane, plane);
-                for (var ky = 0; ky < win.KH; ky++)
-                {
-                    var (y0, y1) = win.TransposedRows(ky);
-                    for (var kx = 0; kx < win.KW; kx++)
-                    {
-                        var tap = ws[((c * Mg + j) * win.KH + ky) * win.KW + kx];
-                        if (tap == 0) continue;
-                        var (x0, x1) = win.TransposedColumns(kx);
-                        for (var iy = y0; iy < y1; iy++)
-                        {
-                            var row = dst.Slice((iy * win.SH + ky * win.DH - win.PadTop) * win.OW, win.OW);
-                            var input = src.Slice(iy * win.W, win.W);
-                            for (int ix = x0, ox = x0 * win.SW + kx * win.DW - win.PadLeft; ix < x1; ix++, ox += win.SW) row[ox] += tap * input[ix];
-                        }
-                    }
-                }
-            }
+                win.ScatterPlane<float, float>(xs.AsSpan((n * win.C + c) * plane, plane), ws.AsSpan((c * Mg + j) * taps, taps), 0f, dst);
         });
         return Tensor.FromFloats(win.OutShape(M, x.Rank), y);
     }

@@ -340,26 +340,7 @@ internal sealed partial class Kernels(QuantSemantics semantics)
             var acc = new long[P];
             acc.AsSpan().Fill(pw.Bias[m]);
             for (var c = grp * Cg; c < (grp + 1) * Cg; c++)
-            {
-                var src = xs.AsSpan((n * win.C + c) * plane, plane);
-                for (var ky = 0; ky < win.KH; ky++)
-                {
-                    var (y0, y1) = win.TransposedRows(ky);
-                    for (var kx = 0; kx < win.KW; kx++)
-                    {
-                        long tap = pw.Rows[((c * Mg + j) * win.KH + ky) * win.KW + kx];
-                        if (tap == 0) continue;
-                        var (x0, x1) = win.TransposedColumns(kx);
-                        for (var iy = y0; iy < y1; iy++)
-                        {
-                            var row = acc.AsSpan((iy * win.SH + ky * win.DH - win.PadTop) * win.OW, win.OW);
-                            var input = src.Slice(iy * win.W, win.W);
-                            for (int ix = x0, ox = x0 * win.SW + kx * win.DW - win.PadLeft; ix < x1; ix++, ox += win.SW)
-                                row[ox] += tap * (input[ix] - zx);
-                        }
-                    }
-                }
-            }
+                win.ScatterPlane<int, long>(xs.AsSpan((n * win.C + c) * plane, plane), pw.Rows.AsSpan((c * Mg + j) * taps, taps), zx, acc);
             var dst = y.AsSpan(nm * P, P);
             for (var p = 0; p < P; p++) dst[p] = Requantize(acc[p], pw.Multipliers[m], outQ);
         });

@@ -52,11 +52,33 @@ internal sealed record Window(int N, int C, int H, int W, int KH, int KW, int SH
             (int)top, (int)left, (int)oh, (int)ow);
     }
 
-    /// <summary>Input rows [Lo, Hi) that transposed tap row <paramref name="ky"/> sends inside the output.</summary>
-    public (int Lo, int Hi) TransposedRows(int ky) => WindowGeometry.TransposedLanding(ky * DH - PadTop, SH, H, OH);
-
-    /// <summary>Input columns [Lo, Hi) that transposed tap column <paramref name="kx"/> sends inside the output.</summary>
-    public (int Lo, int Hi) TransposedColumns(int kx) => WindowGeometry.TransposedLanding(kx * DW - PadLeft, SW, W, OW);
+    /// <summary>
+    /// ConvTranspose's scatter of one input plane (H x W) through one kernel (KH x KW taps, of this window's geometry
+    /// from <see cref="OfTransposed"/>) into one output plane (OH x OW): <c>output[landing] += tap * (input - zero)</c>,
+    /// in <typeparamref name="TAcc"/>. The float kernel runs it in float32 (zero 0), the integer kernel in 64-bit
+    /// integers (zero the input's zero point), so both follow one traversal.
+    /// </summary>
+    public void ScatterPlane<TIn, TAcc>(ReadOnlySpan<TIn> input, ReadOnlySpan<TIn> taps, TAcc zero, Span<TAcc> output)
+        where TIn : INumber<TIn> where TAcc : INumber<TAcc>
+    {
+        for (var ky = 0; ky < KH; ky++)
+        {
+            var (y0, y1) = WindowGeometry.TransposedLanding(ky * DH - PadTop, SH, H, OH);
+            for (var kx = 0; kx < KW; kx++)
+            {
+                var tap = TAcc.CreateTruncating(taps[ky * KW + kx]);
+                if (TAcc.IsZero(tap)) continue;
+                var (x0, x1) = WindowGeometry.TransposedLanding(kx * DW - PadLeft, SW, W, OW);
+                for (var iy = y0; iy < y1; iy++)
+                {
+                    var row = output.Slice((iy * SH + ky * DH - PadTop) * OW, OW);
+                    var src = input.Slice(iy * W, W);
+                    for (int ix = x0, ox = x0 * SW + kx * DW - PadLeft; ix < x1; ix++, ox += SW)
+                        row[ox] += tap * (TAcc.CreateTruncating(src[ix]) - zero);
+                }
+            }
+        }
+    }
 
     /// <summary>Output shape with <paramref name="channels"/> channels, in the input's rank.</summary>
     public int[] OutShape(int channels, int rank) => rank == 4 ? [N, channels, OH, OW] : [N, channels, OW];
