@@ -39,7 +39,6 @@ internal static class TransposedGeometry
         var (left, ow) = WindowGeometry.TransposedAxis(W, kw, (int)strides[1], (int)dil[1], (int)pads[1], (int)pads[3], (int)outPad[1], Size(1), autoPad);
         return new Window(H, W, kh, kw, (int)strides[0], (int)strides[1], (int)dil[0], (int)dil[1], top, left, oh, ow);
     }
-
 }
 
 /// <summary>Gather maps of the data-movement ops: output element i reads input element map[i] (-1: the pad value).</summary>

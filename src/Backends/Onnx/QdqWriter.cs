@@ -139,13 +139,13 @@ public static class QdqWriter
         return model;
     }
 
-    /// <summary>The ONNX element type holding a quantized tensor: 2- and 3-bit values live in 8-bit types.</summary>
     /// <summary>The value holding the integers of graph output <paramref name="output"/> in a model this writer built: the
     /// QuantizeLinear output that the DequantizeLinear naming the output reads. Null when the output is not quantized.</summary>
     public static string? QuantizedName(Model qdq, string output) =>
         qdq.Graph.Nodes.FirstOrDefault(d => d.OpType == "DequantizeLinear" && d.Outputs[0].Name == output
             && d.Inputs[0]?.Producer?.OpType == "QuantizeLinear")?.Inputs[0]!.Name;
 
+    /// <summary>The ONNX element type holding a quantized tensor: 2- and 3-bit values live in 8-bit types.</summary>
     public static ElementType StorageType(QuantParams q) => q.Bits switch
     {
         4 => q.Signed ? ElementType.Int4 : ElementType.UInt4,

@@ -50,10 +50,8 @@ internal static class ConvertCommand
     private static void Legalize(Model model, string spec, string[] shapes, string[] dims, string[] dumpAfter)
     {
         var capability = TargetsCommand.Catalog().Resolve(spec);
-        var byName = ParseShapes(shapes);
-        var bySymbol = InputShapes.ParseDims(dims);
-        if (bySymbol.Count > 0) InputShapes.Bind(model, bySymbol);
-        var ones = InputShapes.Fix(model, byName);
+        InputShapes.Bind(model, InputShapes.ParseDims(dims));
+        var ones = InputShapes.Fix(model, ParseShapes(shapes));
         if (ones.Count > 0)
             Console.Out.WriteLine($"shapes: {string.Join(", ", ones.Select(b => b.Symbol ?? $"'{b.Input}' axis {b.Axis}"))} set to 1 " +
                 "(not given; --dim NAME=SIZE or --input-shape sets them)");
