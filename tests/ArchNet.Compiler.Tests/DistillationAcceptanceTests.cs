@@ -11,11 +11,11 @@ namespace ArchNet.Compiler.Tests;
 /// <summary>
 /// Issue 6's acceptance on the shipped teacher: fmnist_resnet (7x7 stem, 3x3 max-pool, residual adds, 1x1 shortcuts)
 /// compiled for archnet at sub-8-bit widths, at the distillation defaults (2400 steps below 8 bits, batch 32), first and
-/// last layers at 8 bits as in the published W4A4 baselines (BRECQ, QDrop), 2048 training images for calibration (no
-/// labels read), the whole t10k for evaluation. Both are held to the issue's goals: W4A4 0.5 pt (measured -0.48 / -0.45
-/// / -0.47 on seeds 0 / 1 / 2 at one thread, -0.49 / -0.58 on seeds 0 / 1 at two: on the bound; on an AVX-512 machine,
-/// whose kernels round differently, -0.54 at one thread and -0.49 at two, seed 0, so W4A4 fails there by 0.04 pt), W2A4
-/// 1.5 pt (measured -0.83 / -1.07 / -0.89).
+/// last layers at 8 bits as in the published W4A4 baselines (BRECQ, QDrop), <see cref="AcceptanceSetting.CalibrationItems"/>
+/// training images for calibration (no labels read), the whole t10k for evaluation. Both are held to the issue's goals:
+/// W4A4 0.5 pt, W2A4 1.5 pt. Measured on an AVX-512 machine at one thread, seeds 0 / 1 / 2: W4A4 -0.33 / -0.35 / -0.44,
+/// W2A4 -0.61 (seed 0). With the 2048 images used before, W4A4 sat on the bound: -0.48 / -0.45 / -0.47 on an older
+/// machine, -0.54 / -0.53 / -0.40 on the AVX-512 one (whose kernels round differently); W2A4 -0.83 / -1.07 / -0.89.
 /// </summary>
 public sealed class DistillationAcceptanceTests(ITestOutputHelper output) : IDisposable
 {
