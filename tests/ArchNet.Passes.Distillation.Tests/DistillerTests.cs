@@ -112,14 +112,46 @@ public sealed class DistillerTests(ITestOutputHelper output)
     }
 
     [Theory]
-    [InlineData(4, 4, 2400)]
-    [InlineData(2, 4, 2400)]
-    [InlineData(8, 4, 2400)]
-    [InlineData(8, 8, 1200)]
+    [InlineData(4, 4, 3000)]
+    [InlineData(2, 4, 3000)]
+    [InlineData(8, 4, 3000)]
+    [InlineData(8, 8, 1500)]
     public void DefaultSteps_FollowTheNarrowestWidth(int wbits, int abits, int steps)
     {
         Assert.Equal(steps, DistillationOptions.DefaultSteps(new QuantizationPlan(wbits, abits, true, false)));
-        Assert.Equal(1200, DistillationOptions.DefaultSteps(null));
+        Assert.Equal(1500, DistillationOptions.DefaultSteps(null));
+    }
+
+    /// <summary>Records the total of every progress begun: the steps each distillation period was given.</summary>
+    private sealed class ProgressTotals : IDiagnostics
+    {
+        public List<(string Title, long Total)> Begun { get; } = [];
+        public void Report(Diagnostic diagnostic) { }
+        public IProgress BeginProgress(string title, long total)
+        {
+            Begun.Add((title, total));
+            return SilentDiagnostics.Instance.BeginProgress(title, total);
+        }
+    }
+
+    [Fact]
+    public void LastPeriod_TrainsOutputPeriodShareTimesAsLong_WithinTheStepBudget()
+    {
+        var teacher = TinyTeacher();
+        var student = TinyTeacher();
+        var records = ReplacementCatalog.BuildStudent(student, Archnet);
+        var progress = new ProgressTotals();
+
+        var report = new Distiller(new DistillationOptions { Steps = 40, BatchSize = 8, Seed = 1 }, progress)
+            .Run(teacher, student, Inputs(64), new QuantizationPlan(4, 4, true, false), records);
+
+        var periods = progress.Begun.Where(p => p.Title.StartsWith("distill block ", StringComparison.Ordinal)).Select(p => p.Total).ToList();
+        Assert.Equal(report.Periods, periods.Count);
+        Assert.True(periods.Count >= 2, $"{periods.Count} period(s): the tiny teacher should have a cut before its output");
+        Assert.All(periods.SkipLast(1), p => Assert.Equal(periods[0], p));
+        Assert.Equal(DistillationOptions.OutputPeriodShare * periods[0], periods[^1]);
+        Assert.Equal(periods.Sum(), report.Steps);
+        Assert.InRange(report.Steps, 40 - (periods.Count - 1 + DistillationOptions.OutputPeriodShare), 40);
     }
 
     /// <summary>QDrop's masks come from the distillation's own generators: two distillations training at once in one
