@@ -32,8 +32,9 @@ public sealed record DistillationOptions
 
     /// <summary>
     /// The last period, the only one that trains the outputs themselves (their cosine and the class scores' KL), runs
-    /// this many periods' worth of the steps. Measured: the ViT's W8A8 drop -0.86 -> -0.70 pt (mean of three seeds,
-    /// 2048 images -1.01 -> -0.88), the resnet's W4A4 unchanged (-0.37 -> -0.38); see <see cref="DefaultSteps"/>.
+    /// this many periods' worth of the steps. Measured (means over seeds 0 / 1 / 2): the ViT's W8A8 drop -0.86 -> -0.70 pt
+    /// (2048 images: -1.01 -> -0.88); the resnet's W4A4 -0.37 -> -0.38 at one torch thread, -0.50 -> -0.30 at two
+    /// (-0.63 / -0.43 / -0.45 -> -0.30 / -0.42 / -0.19); see <see cref="DefaultSteps"/>.
     /// </summary>
     public const int OutputPeriodShare = 3;
 
