@@ -47,11 +47,17 @@ public sealed class SilentDiagnostics : IDiagnostics
     }
 }
 
-/// <summary>Keeps every diagnostic; for tests and for reports.</summary>
+/// <summary>Keeps every diagnostic, and the title and total of every unit of work begun; for tests and for reports.</summary>
 public sealed class CollectingDiagnostics : IDiagnostics
 {
     private readonly List<Diagnostic> _items = [];
+    private readonly List<(string Title, long Total)> _progress = [];
     public IReadOnlyList<Diagnostic> Items => _items;
+    public IReadOnlyList<(string Title, long Total)> Progress => _progress;
     public void Report(Diagnostic diagnostic) { lock (_items) _items.Add(diagnostic); }
-    public IProgress BeginProgress(string title, long total) => SilentDiagnostics.Instance.BeginProgress(title, total);
+    public IProgress BeginProgress(string title, long total)
+    {
+        lock (_progress) _progress.Add((title, total));
+        return SilentDiagnostics.Instance.BeginProgress(title, total);
+    }
 }

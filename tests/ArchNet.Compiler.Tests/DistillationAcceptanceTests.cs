@@ -10,13 +10,14 @@ namespace ArchNet.Compiler.Tests;
 
 /// <summary>
 /// Issue 6's acceptance on the shipped teacher: fmnist_resnet (7x7 stem, 3x3 max-pool, residual adds, 1x1 shortcuts)
-/// compiled for archnet at sub-8-bit widths, at the distillation defaults (3000 steps below 8 bits, the last period three periods long, batch 32), first and
-/// last layers at 8 bits as in the published W4A4 baselines (BRECQ, QDrop), <see cref="AcceptanceSetting.CalibrationItems"/>
-/// training images for calibration (no labels read), the whole t10k for evaluation. Both are held to the issue's goals:
-/// W4A4 0.5 pt, W2A4 1.5 pt. Measured on an AVX-512 machine at one thread, seeds 0 / 1 / 2: W4A4 -0.18 / -0.48 / -0.49,
-/// W2A4 -0.56 (seed 0); at the 2400 equal steps used before, -0.33 / -0.35 / -0.44 and -0.61. With the 2048 images used
-/// before that, W4A4 sat on the bound: -0.48 / -0.45 / -0.47 on an older
-/// machine, -0.54 / -0.53 / -0.40 on the AVX-512 one (whose kernels round differently); W2A4 -0.83 / -1.07 / -0.89.
+/// compiled for archnet at sub-8-bit widths, at the distillation defaults (3000 steps below 8 bits, the last period
+/// three periods long, batch 32), first and last layers at 8 bits as in the published W4A4 baselines (BRECQ, QDrop),
+/// <see cref="AcceptanceSetting.CalibrationItems"/> training images for calibration (no labels read), the whole t10k for
+/// evaluation. Both are held to the issue's goals: W4A4 0.5 pt, W2A4 1.5 pt. Measured on an AVX-512 machine at one
+/// thread, seeds 0 / 1 / 2: W4A4 -0.18 / -0.48 / -0.49, W2A4 -0.56 (seed 0); at the 2400 equal steps used before,
+/// -0.33 / -0.35 / -0.44 and -0.61. With the 2048 images used before that, W4A4 sat on the bound: -0.48 / -0.45 / -0.47
+/// on an older machine, -0.54 / -0.53 / -0.40 on the AVX-512 one (whose kernels round differently); W2A4 -0.83 / -1.07
+/// / -0.89.
 /// </summary>
 public sealed class DistillationAcceptanceTests(ITestOutputHelper output) : IDisposable
 {

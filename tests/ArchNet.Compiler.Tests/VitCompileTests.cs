@@ -17,7 +17,8 @@ public sealed class VitCompileTests(ITestOutputHelper output) : IDisposable
     [Trait("Category", "Slow")]
     public void FmnistVit_OnArchnetTransformer_W8A8_LayerNormAndGeluAreGone_AndTop1StaysNearTheTeacher()
     {
-        // Issue 6's acceptance: the distillation defaults (1500 steps at 8 bits, the last period three periods long, batch 32) and the whole t10k.
+        // Issue 6's acceptance: the distillation defaults (1500 steps at 8 bits, the last period three periods long,
+        // batch 32) and the whole t10k.
         var options = AcceptanceSetting.For("fmnist_vit", "archnet-transformer", Path.Combine(_dir, "w8a8"));
 
         var report = new CompilePipeline(options, new CollectingDiagnostics()).Run();

@@ -122,30 +122,19 @@ public sealed class DistillerTests(ITestOutputHelper output)
         Assert.Equal(1500, DistillationOptions.DefaultSteps(null));
     }
 
-    /// <summary>Records the total of every progress begun: the steps each distillation period was given.</summary>
-    private sealed class ProgressTotals : IDiagnostics
-    {
-        public List<(string Title, long Total)> Begun { get; } = [];
-        public void Report(Diagnostic diagnostic) { }
-        public IProgress BeginProgress(string title, long total)
-        {
-            Begun.Add((title, total));
-            return SilentDiagnostics.Instance.BeginProgress(title, total);
-        }
-    }
-
     [Fact]
     public void LastPeriod_TrainsOutputPeriodShareTimesAsLong_WithinTheStepBudget()
     {
         var teacher = TinyTeacher();
         var student = TinyTeacher();
         var records = ReplacementCatalog.BuildStudent(student, Archnet);
-        var progress = new ProgressTotals();
+        var progress = new CollectingDiagnostics();
 
         var report = new Distiller(new DistillationOptions { Steps = 40, BatchSize = 8, Seed = 1 }, progress)
             .Run(teacher, student, Inputs(64), new QuantizationPlan(4, 4, true, false), records);
 
-        var periods = progress.Begun.Where(p => p.Title.StartsWith("distill block ", StringComparison.Ordinal)).Select(p => p.Total).ToList();
+        var periods = progress.Progress.Where(p => p.Title.StartsWith("distill block ", StringComparison.Ordinal))
+            .Select(p => p.Total).ToList();
         Assert.Equal(report.Periods, periods.Count);
         Assert.True(periods.Count >= 2, $"{periods.Count} period(s): the tiny teacher should have a cut before its output");
         Assert.All(periods.SkipLast(1), p => Assert.Equal(periods[0], p));
