@@ -123,6 +123,28 @@ public sealed class BadInputTests : IDisposable
     }
 
     [Fact]
+    public void Compile_OutputUnderAFile_FailsBeforeTheLongStages_NamingTheFile_ExitTwo()
+    {
+        var model = Models.TinyClassifier(_dir.File("tiny.onnx"));
+        var taken = _dir.File("taken");
+        File.WriteAllText(taken, "mine");
+        var r = Archnetc.Run(_dir.Path, model, "--target", "reference-cpu", "-o", Path.Combine(taken, "sub", "out"), "--calib", "random:4");
+        AssertOneErrorLine(r, taken, "is a file", progressAllowed: true);
+        Assert.DoesNotContain("calibrate", r.Stderr);
+        Assert.Equal("mine", File.ReadAllText(taken));
+    }
+
+    [Fact]
+    public void Compile_OutputWhereNoFileCanBeCreated_FailsBeforeTheLongStages_ExitTwo()
+    {
+        // /proc refuses new files even to root, unlike a folder without write permission.
+        var model = Models.TinyClassifier(_dir.File("tiny.onnx"));
+        var r = Archnetc.Run(_dir.Path, model, "--target", "reference-cpu", "-o", "/proc/archnet-out", "--calib", "random:4");
+        AssertOneErrorLine(r, "/proc/archnet-out", "cannot be written", progressAllowed: true);
+        Assert.DoesNotContain("calibrate", r.Stderr);
+    }
+
+    [Fact]
     public void Convert_OntoItsOwnInput_IsRefused_AndTheInputIsUnchanged()
     {
         var model = Models.Write(Models.AddRelu(), _dir.File("good.onnx"));

@@ -43,14 +43,40 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
         if (o.Threads is < 1) throw new ArchNetException($"--threads must be at least 1 (got {o.Threads})");
     }
 
+    /// <summary>
+    /// Fails now, before minutes of calibration and training, where the artifacts could not be written at the end: the
+    /// folder is a file, a folder on its path is a file, or the nearest existing folder refuses a new file (a probe file
+    /// is created and deleted there; nothing else is created before the compile succeeds).
+    /// </summary>
+    private static void CheckOutputFolder(string folder)
+    {
+        if (File.Exists(folder))
+            throw new ArchNetException($"output folder '{folder}' is an existing file; give -o a folder");
+        var existing = Path.GetFullPath(folder);
+        while (!Directory.Exists(existing))
+        {
+            if (File.Exists(existing))
+                throw new ArchNetException($"output folder '{folder}' cannot be created: '{existing}' is a file");
+            existing = Path.GetDirectoryName(existing) ?? throw new ArchNetException($"output folder '{folder}' cannot be created");
+        }
+        var probe = Path.Combine(existing, $".archnetc-probe-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        try
+        {
+            using (new FileStream(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose)) { }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ArchNetException($"output folder '{folder}' cannot be written: {e.Message}", inner: e);
+        }
+    }
+
     public CompileReport Run()
     {
         var o = options;
         if (!File.Exists(o.ModelPath)) throw new ArchNetException($"model file '{o.ModelPath}' does not exist");
         CheckDistillationKnobs(o);
         // Found now, not after minutes of calibration, when the artifacts are written.
-        if (File.Exists(o.OutputDirectory))
-            throw new ArchNetException($"output folder '{o.OutputDirectory}' is an existing file; give -o a folder");
+        CheckOutputFolder(o.OutputDirectory);
 
         // Import.
         var model = Stage("import", () => OnnxImporter.Load(o.ModelPath));
