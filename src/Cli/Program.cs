@@ -16,13 +16,25 @@ try
 {
     return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
 }
-catch (ArchNetException e)
+catch (Exception thrown)
 {
-    Console.Error.WriteLine($"error: {e.Message}");
-    return e.ExitCode;
-}
-catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-{
-    Console.Error.WriteLine($"error: {e.Message}");
-    return ExitCodes.BadInput;
+    // Work spread over cores (Parallel.For) rethrows its failure wrapped: the first one is the one to report.
+    var e = thrown is AggregateException a ? a.Flatten().InnerExceptions[0] : thrown;
+    switch (e)
+    {
+        case ArchNetException known:
+            Console.Error.WriteLine($"error: {known.Message}");
+            return known.ExitCode;
+        case IOException or UnauthorizedAccessException:
+            Console.Error.WriteLine($"error: {e.Message}");
+            return ExitCodes.BadInput;
+        default:
+            // Every input problem is an ArchNetException with its own message; anything else is a bug in archnetc. One
+            // line still, with what failed, and the stack trace only on request.
+            var trace = Environment.GetEnvironmentVariable("ARCHNETC_STACK_TRACE") == "1";
+            Console.Error.WriteLine($"error: internal error in archnetc ({e.GetType().Name}: {e.Message.Split('\n')[0].Trim()}); " +
+                (trace ? "stack trace follows" : "please report it with the command line; ARCHNETC_STACK_TRACE=1 prints the stack trace"));
+            if (trace) Console.Error.WriteLine(thrown);
+            return ExitCodes.Internal;
+    }
 }

@@ -20,4 +20,6 @@ public static class ExitCodes
     public const int BadInput = 2;
     /// <summary>A plugin failed.</summary>
     public const int PluginFailed = 3;
+    /// <summary>archnetc itself failed (an exception no check anticipated): a bug to report, whatever the input (sysexits' EX_SOFTWARE).</summary>
+    public const int Internal = 70;
 }

@@ -144,6 +144,18 @@ public sealed class BadInputTests : IDisposable
         Assert.DoesNotContain("calibrate", r.Stderr);
     }
 
+    [Theory]
+    [InlineData("random:4?min=abc", "option min: 'abc' is not a finite number")]
+    [InlineData("random:4?sead=3", "unknown option 'sead'")]
+    public void Compile_BadDataOption_FailsWithOneErrorLine_ExitTwo(string spec, string problem)
+    {
+        var model = Models.TinyClassifier(_dir.File("tiny.onnx"));
+        var outDir = _dir.File("compiled");
+        var r = Archnetc.Run(_dir.Path, model, "--target", "reference-cpu", "-o", outDir, "--calib", spec);
+        AssertOneErrorLine(r, spec, problem, progressAllowed: true);
+        Assert.False(Directory.Exists(outDir));
+    }
+
     [Fact]
     public void Convert_OntoItsOwnInput_IsRefused_AndTheInputIsUnchanged()
     {

@@ -51,6 +51,11 @@ public sealed record DataSpec(DataKind Kind, string Path, int? Count, IReadOnlyD
             }
             rest = rest[..q];
         }
+        var known = KnownOptions(kind);
+        foreach (var key in options.Keys.Where(k => !known.Contains(k)))
+            throw Bad(text, known.Length == 0
+                ? $"{kindText} takes no options, found '{key}'"
+                : $"unknown option '{key}' for {kindText} (known: {string.Join(", ", known)})");
         if (kind == DataKind.Random)
         {
             if (!int.TryParse(rest, NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n <= 0)
@@ -70,6 +75,32 @@ public sealed record DataSpec(DataKind Kind, string Path, int? Count, IReadOnlyD
     }
 
     private static ArchNetException Bad(string text, string why) => new($"data spec '{text}': {why}; expected {Syntax}");
+
+    /// <summary>The options each kind reads; any other key is a typo, refused rather than ignored.</summary>
+    private static string[] KnownOptions(DataKind kind) => kind switch
+    {
+        DataKind.Images => ["size", "gray", "layout", "scale", "mean", "std"],
+        DataKind.Random => ["seed", "min", "max"],
+        _ => [],
+    };
+
+    /// <summary>Option <paramref name="key"/> as a number (invariant culture), or <paramref name="fallback"/> when absent.</summary>
+    public float FloatOption(string key, float fallback) =>
+        Options.TryGetValue(key, out var v) ? ParseFloat(key, v) : fallback;
+
+    /// <summary>Option <paramref name="key"/> as an integer, or <paramref name="fallback"/> when absent.</summary>
+    public int IntOption(string key, int fallback) =>
+        !Options.TryGetValue(key, out var v) ? fallback
+        : int.TryParse(v, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n) ? n
+        : throw new ArchNetException($"data spec '{this}': option {key}={v} is not an integer");
+
+    /// <summary>Option <paramref name="key"/> as comma-separated numbers, or null when absent.</summary>
+    public float[]? FloatsOption(string key) =>
+        Options.TryGetValue(key, out var v) ? [.. v.Split(',').Select(x => ParseFloat(key, x))] : null;
+
+    private float ParseFloat(string key, string value) =>
+        float.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var f) && float.IsFinite(f) ? f
+        : throw new ArchNetException($"data spec '{this}': option {key}: '{value}' is not a finite number");
 
     public override string ToString() =>
         (Kind == DataKind.Random ? $"random:{Count}" : $"{Kind.ToString().ToLowerInvariant()}:{Path}{(Count is { } c ? $":{c}" : "")}")
@@ -183,13 +214,17 @@ public static class DataLoader
     private static ImageOptions ImageOptionsFor(DataSpec spec, InputSignature input)
     {
         var o = spec.Options;
-        var nhwc = o.TryGetValue("layout", out var layout) && layout.Equals("nhwc", StringComparison.OrdinalIgnoreCase);
+        var layout = o.GetValueOrDefault("layout", "nchw").ToLowerInvariant();
+        if (layout is not ("nchw" or "nhwc"))
+            throw new ArchNetException($"data {spec}: layout must be nchw or nhwc, found '{o["layout"]}'");
+        var nhwc = layout == "nhwc";
         int w, h;
         if (o.TryGetValue("size", out var size))
         {
             var parts = size.Split('x');
-            if (parts.Length != 2 || !int.TryParse(parts[0], out w) || !int.TryParse(parts[1], out h))
-                throw new ArchNetException($"data {spec}: size must be WxH, e.g. 224x224");
+            if (parts.Length != 2 || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out w)
+                || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out h) || w <= 0 || h <= 0)
+                throw new ArchNetException($"data {spec}: size must be WxH with positive sizes, e.g. 224x224, found '{size}'");
         }
         else
         {
@@ -199,20 +234,27 @@ public static class DataLoader
                 throw new ArchNetException($"data {spec}: input '{input.Name}' has no static image size; give size=WxH");
             (w, h) = ((int)ww, (int)hh);
         }
-        float[]? Floats(string key) => o.TryGetValue(key, out var v)
-            ? [.. v.Split(',').Select(x => float.Parse(x, CultureInfo.InvariantCulture))]
-            : null;
-        var gray = o.TryGetValue("gray", out var g) ? g is "1" or "true" : input.Shape.Length == 4 && input.Shape[nhwc ? 3 : 1] == 1;
-        var scale = o.TryGetValue("scale", out var sc) ? float.Parse(sc, CultureInfo.InvariantCulture) : 255f;
-        return new ImageOptions(w, h, gray, nhwc, scale, Floats("mean"), Floats("std"));
+        var gray = o.TryGetValue("gray", out var g)
+            ? g switch
+            {
+                "1" or "true" => true,
+                "0" or "false" => false,
+                _ => throw new ArchNetException($"data {spec}: gray must be 1, 0, true or false, found '{g}'"),
+            }
+            : input.Shape.Length == 4 && input.Shape[nhwc ? 3 : 1] == 1;
+        var scale = spec.FloatOption("scale", 255f);
+        if (scale <= 0) throw new ArchNetException($"data {spec}: scale must be positive (pixels are divided by it), found {scale}");
+        var std = spec.FloatsOption("std");
+        if (std?.Contains(0f) == true) throw new ArchNetException($"data {spec}: std must not be 0 (values are divided by it)");
+        return new ImageOptions(w, h, gray, nhwc, scale, spec.FloatsOption("mean"), std);
     }
 
     private static TensorData RandomArray(DataSpec spec, InputSignature input)
     {
         var o = spec.Options;
-        var seed = o.TryGetValue("seed", out var s) ? int.Parse(s, CultureInfo.InvariantCulture) : 0;
-        var min = o.TryGetValue("min", out var mn) ? float.Parse(mn, CultureInfo.InvariantCulture) : 0f;
-        var max = o.TryGetValue("max", out var mx) ? float.Parse(mx, CultureInfo.InvariantCulture) : 1f;
+        var seed = spec.IntOption("seed", 0);
+        var (min, max) = (spec.FloatOption("min", 0f), spec.FloatOption("max", 1f));
+        if (min > max) throw new ArchNetException($"data {spec}: min ({min}) is above max ({max})");
         var dims = input.Shape.Select((d, i) => i == 0 ? spec.Count!.Value : d ?? throw new ArchNetException(
             $"data {spec}: input '{input.Name}' axis {i} is symbolic; random data needs a static shape (give its size with --dim NAME=SIZE)")).Select(d => (long)d).ToArray();
         var count = dims.Aggregate(1L, (a, b) => a * b);

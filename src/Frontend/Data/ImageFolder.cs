@@ -44,7 +44,9 @@ public static class ImageFolder
             try { image = Image.Load<Rgb24>(files[n]); }
             catch (Exception e) when (e is UnknownImageFormatException or InvalidImageContentException or NotSupportedException)
             {
-                throw new ArchNetException($"{files[n]}: cannot read the image ({e.Message})");
+                // ImageSharp's message for an unknown format goes on to list every decoder, one per line.
+                var why = e is UnknownImageFormatException ? "not a PNG, JPEG or BMP image, or damaged" : e.Message.Split('\n')[0].Trim();
+                throw new ArchNetException($"{files[n]}: cannot read the image ({why})");
             }
             using (image)
             {

@@ -132,10 +132,45 @@ public sealed class DataReaderTests : IDisposable
     [InlineData("random:0", "positive count")]
     [InlineData("npy:a.npy:0", "COUNT must be positive")]
     [InlineData("images:dir?size", "key=value")]
+    [InlineData("random:4?sead=3", "unknown option 'sead' for random (known: seed, min, max)")]
+    [InlineData("images:dir?mena=0.5", "unknown option 'mena' for images")]
+    [InlineData("npy:a.npy?scale=2", "npy takes no options, found 'scale'")]
     public void DataSpec_BadSyntax_SaysWhatIsWrong(string text, string expected)
     {
         var e = Assert.Throws<ArchNetException>(() => DataSpec.Parse(text));
         Assert.Contains(expected, e.Message);
+    }
+
+    /// <summary>Option values are checked where they are read: a bad one is named, never a FormatException.</summary>
+    [Theory]
+    [InlineData("random:4?min=abc", "option min: 'abc' is not a finite number")]
+    [InlineData("random:4?max=inf", "option max: 'inf' is not a finite number")]
+    [InlineData("random:4?seed=1.5", "option seed=1.5 is not an integer")]
+    [InlineData("random:4?min=3&max=1", "min (3) is above max (1)")]
+    [InlineData("images:IMGS?mean=x,0,0", "option mean: 'x' is not a finite number")]
+    [InlineData("images:IMGS?scale=0", "scale must be positive")]
+    [InlineData("images:IMGS?std=0.5,0,0.5", "std must not be 0")]
+    [InlineData("images:IMGS?size=0x4", "size must be WxH with positive sizes")]
+    [InlineData("images:IMGS?layout=chw", "layout must be nchw or nhwc, found 'chw'")]
+    [InlineData("images:IMGS?gray=yes", "gray must be 1, 0, true or false, found 'yes'")]
+    public void DataSpec_BadOptionValue_IsNamed(string text, string expected)
+    {
+        var dir = Path.Combine(_dir, "imgs");
+        Directory.CreateDirectory(dir);
+        using (var image = new Image<Rgb24>(2, 2)) image.SaveAsPng(Path.Combine(dir, "a.png"));
+        var e = Assert.Throws<ArchNetException>(() => DataLoader.Load(DataSpec.Parse(text.Replace("IMGS", dir)), [Image(c: 3, h: 2, w: 2)]));
+        Assert.Contains(expected, e.Message);
+    }
+
+    [Fact]
+    public void Images_ADamagedFile_IsNamedOnOneLine()
+    {
+        var dir = Path.Combine(_dir, "imgs");
+        Directory.CreateDirectory(dir);
+        File.WriteAllBytes(Path.Combine(dir, "broken.png"), [1, 2, 3, 4, 5, 6, 7, 8]);
+        var e = Assert.Throws<ArchNetException>(() => DataLoader.Load(DataSpec.Parse($"images:{dir}"), [Image(c: 3, h: 2, w: 2)]));
+        Assert.Contains("broken.png: cannot read the image (not a PNG, JPEG or BMP image, or damaged)", e.Message);
+        Assert.DoesNotContain("\n", e.Message);
     }
 
     [Fact]
