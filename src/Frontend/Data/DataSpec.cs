@@ -155,7 +155,7 @@ public static class DataLoader
         }
         var counts = arrays.Values.Select(a => a.Dims.Length == 0 ? 1 : (int)a.Dims[0]).Distinct().ToList();
         if (counts.Count != 1) throw new ArchNetException($"data {spec}: arrays hold different item counts ({string.Join(", ", counts)})");
-        foreach (var input in inputs) CheckShape(spec, input, arrays[input.Name]);
+        foreach (var input in inputs) CheckArray(spec, input, arrays[input.Name]);
         return new Dataset(arrays, counts[0], spec.IsLowConfidence, spec.ToString());
     }
 
@@ -199,8 +199,22 @@ public static class DataLoader
         return new TensorData(data.ElementType, [count, .. data.Dims.Skip(1)], data.Raw.Slice(index * itemBytes, count * itemBytes));
     }
 
-    private static void CheckShape(DataSpec spec, InputSignature input, TensorData data)
+    /// <summary>The array fits the input: its element type (float64 arrays were read as float32), rank and static
+    /// sizes; and float data is finite (a NaN or infinity would turn every statistic and figure into NaN).</summary>
+    private static void CheckArray(DataSpec spec, InputSignature input, TensorData data)
     {
+        if (data.ElementType != input.ElementType)
+            throw new ArchNetException($"data {spec}: input '{input.Name}' takes {input.ElementType.ShortName()}, the data is {data.ElementType.ShortName()}; " +
+                $"convert the array to {input.ElementType.ShortName()} (e.g. numpy's astype)");
+        if (data.ElementType == ElementType.Float)
+        {
+            var values = data.Span<float>();
+            var perItem = data.Dims.Length == 0 ? 1 : data.ElementCount / Math.Max(1, data.Dims[0]);
+            for (var i = 0; i < values.Length; i++)
+                if (!float.IsFinite(values[i]))
+                    throw new ArchNetException($"data {spec}: input '{input.Name}' holds {values[i].ToString(CultureInfo.InvariantCulture)} " +
+                        $"(item {i / perItem}, element {i % perItem}); calibration and evaluation need finite values");
+        }
         var want = input.Shape;
         if (want.Length != data.Dims.Length)
             throw new ArchNetException($"data {spec}: input '{input.Name}' has rank {want.Length} ([{Dims(want)}]), the data is [{string.Join(",", data.Dims)}]");

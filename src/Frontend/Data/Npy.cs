@@ -23,6 +23,18 @@ public static partial class Npy
 
     public static TensorData Read(Stream stream, string name)
     {
+        try
+        {
+            return ReadUnchecked(stream, name);
+        }
+        catch (EndOfStreamException)
+        {
+            throw new ArchNetException($"{name}: not a .npy file (it ends inside its header)");
+        }
+    }
+
+    private static TensorData ReadUnchecked(Stream stream, string name)
+    {
         var prefix = new byte[8];
         stream.ReadExactly(prefix);
         if (!prefix.AsSpan(0, 6).SequenceEqual(Magic)) throw new ArchNetException($"{name}: not a .npy file (bad magic)");
@@ -50,12 +62,18 @@ public static partial class Npy
         if (fortran.Success && fortran.Groups[1].Value == "True")
             throw new ArchNetException($"{name}: Fortran-order arrays are not supported; save the array in C order");
         var dims = shapeMatch.Groups[1].Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Select(d => long.Parse(d.TrimEnd('L'), CultureInfo.InvariantCulture)).ToArray();
+            .Select(d => long.TryParse(d.TrimEnd('L'), NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n
+                : throw new ArchNetException($"{name}: malformed .npy shape '({shapeMatch.Groups[1].Value})'")).ToArray();
         var (type, size, bigEndian) = ParseDescr(descr.Groups[1].Value, name);
+        // One array in memory: at most what a .NET array holds.
+        var bytes = dims.Aggregate((decimal)size, (a, b) => a * b);
+        if (bytes > Array.MaxLength)
+            throw new ArchNetException($"{name}: .npy shape [{string.Join(",", dims)}] needs {bytes / (1L << 30):F0} GiB, more than one array can hold ({Array.MaxLength / (double)(1L << 30):F1} GiB); keep fewer items");
         var count = dims.Aggregate(1L, (a, b) => a * b);
-        var raw = new byte[checked(count * size)];
+        if (stream.CanSeek && stream.Length - stream.Position < count * size) throw Short(name, dims);
+        var raw = new byte[count * size];
         try { stream.ReadExactly(raw); }
-        catch (EndOfStreamException) { throw new ArchNetException($"{name}: .npy data is shorter than its shape [{string.Join(",", dims)}] needs"); }
+        catch (EndOfStreamException) { throw Short(name, dims); }
         if (bigEndian && size > 1)
             for (var i = 0; i < raw.Length; i += size) Array.Reverse(raw, i, size);
         return type switch
@@ -65,6 +83,9 @@ public static partial class Npy
             _ => new TensorData(type, dims, raw),
         };
     }
+
+    private static ArchNetException Short(string name, long[] dims) =>
+        new($"{name}: .npy data is shorter than its shape [{string.Join(",", dims)}] needs");
 
     private static (ElementType Type, int Size, bool BigEndian) ParseDescr(string descr, string name)
     {
@@ -126,6 +147,18 @@ public static partial class Npy
 public static class Npz
 {
     public static IReadOnlyDictionary<string, TensorData> Read(string path)
+    {
+        try
+        {
+            return ReadZip(path);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new ArchNetException($"{path}: not a valid .npz (zip) file: {e.Message}");
+        }
+    }
+
+    private static IReadOnlyDictionary<string, TensorData> ReadZip(string path)
     {
         using var zip = ZipFile.OpenRead(path);
         var result = new SortedDictionary<string, TensorData>(StringComparer.Ordinal);

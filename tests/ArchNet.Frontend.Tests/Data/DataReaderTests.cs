@@ -162,6 +162,46 @@ public sealed class DataReaderTests : IDisposable
         Assert.Contains(expected, e.Message);
     }
 
+    /// <summary>A .npy header as NumPy writes it (version 1, padded to 64 bytes), then <paramref name="payload"/>.</summary>
+    private string RawNpy(string file, string descr, string shape, byte[] payload)
+    {
+        var header = $"{{'descr': '{descr}', 'fortran_order': False, 'shape': ({shape}), }}";
+        header = header.PadRight(64 - 10 - 1) + "\n";
+        var path = Path.Combine(_dir, file);
+        File.WriteAllBytes(path, [0x93, .. "NUMPY"u8, 1, 0, (byte)header.Length, 0, .. System.Text.Encoding.ASCII.GetBytes(header), .. payload]);
+        return path;
+    }
+
+    [Fact]
+    public void Npy_BrokenFiles_AreNamedWithTheProblem()
+    {
+        Assert.Contains("needs 11683 GiB, more than one array can hold", Assert.Throws<ArchNetException>(() =>
+            Npy.Read(RawNpy("huge.npy", "<f4", "4000000000, 1, 28, 28,", new byte[16]))).Message);
+        Assert.Contains("shorter than its shape [4,2] needs", Assert.Throws<ArchNetException>(() =>
+            Npy.Read(RawNpy("short.npy", "<f4", "4, 2,", new byte[16]))).Message);
+        Assert.Contains("malformed .npy shape '(4, two,)'", Assert.Throws<ArchNetException>(() =>
+            Npy.Read(RawNpy("word.npy", "<f4", "4, two,", new byte[32]))).Message);
+        var cut = Path.Combine(_dir, "cut.npy");
+        File.WriteAllBytes(cut, [0x93, .. "NUMP"u8]);
+        Assert.Contains("cut.npy: not a .npy file (it ends inside its header)", Assert.Throws<ArchNetException>(() => Npy.Read(cut)).Message);
+        var zip = Path.Combine(_dir, "bad.npz");
+        File.WriteAllBytes(zip, [.. "PK\u0003\u0004garbage"u8]);
+        Assert.Contains("bad.npz: not a valid .npz (zip) file", Assert.Throws<ArchNetException>(() => Npz.Read(zip)).Message);
+    }
+
+    [Fact]
+    public void Load_WrongElementType_OrNonFiniteValues_AreNamed()
+    {
+        var bytes = Path.Combine(_dir, "u8.npy");
+        Npy.Write(bytes, new TensorData(ElementType.UInt8, [2, 1, 2, 2], new byte[8]));
+        Assert.Contains("input 'x' takes float32, the data is uint8", Assert.Throws<ArchNetException>(() =>
+            DataLoader.Load(DataSpec.Parse($"npy:{bytes}"), [Image(c: 1, h: 2, w: 2)])).Message);
+        var nan = Path.Combine(_dir, "nan.npy");
+        Npy.Write(nan, TensorData.FromFloats([2, 1, 2, 2], [0, 0, 0, 0, 0, 0, float.PositiveInfinity, 0]));
+        Assert.Contains("input 'x' holds Infinity (item 1, element 2)", Assert.Throws<ArchNetException>(() =>
+            DataLoader.Load(DataSpec.Parse($"npy:{nan}"), [Image(c: 1, h: 2, w: 2)])).Message);
+    }
+
     [Fact]
     public void Images_ADamagedFile_IsNamedOnOneLine()
     {
