@@ -81,7 +81,9 @@ public sealed class OnnxImporter
         var importer = new OnnxImporter(file, folder);
         try
         {
-            return importer.ImportModel(proto);
+            var model = importer.ImportModel(proto);
+            Verifier.Verify(model);
+            return model;
         }
         catch (ArchNetException e) when (!e.Message.StartsWith(file + ":", StringComparison.Ordinal))
         {
@@ -115,6 +117,15 @@ public sealed class OnnxImporter
         if (proto.TrainingInfo.Count > 0) model.Extensions[OnnxExtensionKeys.TrainingInfo] = proto.TrainingInfo.ToList();
         if (proto.Configuration.Count > 0) model.Extensions[OnnxExtensionKeys.DeviceConfigurations] = proto.Configuration.ToList();
         return model;
+    }
+
+    /// <summary>A declared type; a negative dimension (which no tensor can have) is refused naming the value.</summary>
+    private ArchNet.IR.ValueType? TypeOf(ValueInfoProto vi, string where, string what)
+    {
+        var type = OnnxTypes.ToIr(vi.Type);
+        if (type is TensorType { Shape: { } shape } && shape.Dims.Any(d => d.Value < 0))
+            throw Fail($"{where}{what} '{vi.Name}' is declared with shape {shape}: a dimension cannot be negative");
+        return type;
     }
 
     /// <summary>Names visible in a graph: its own definitions, then those of enclosing graphs.</summary>
@@ -169,7 +180,7 @@ public sealed class OnnxImporter
         {
             if (vi.Name.Length == 0) throw Fail($"{where}a graph input has no name");
             if (scope.DefinesLocally(vi.Name)) throw Fail($"{where}graph input '{vi.Name}' is listed twice");
-            var type = OnnxTypes.ToIr(vi.Type);
+            var type = TypeOf(vi, where, "graph input");
             if (constants.TryGetValue(vi.Name, out var v))
             {
                 // An initializer that is also an input: a default the caller may override (IR 3 requires this form).
@@ -202,7 +213,7 @@ public sealed class OnnxImporter
                 }
                 if (scope.DefinesLocally(name))
                     throw Fail($"{where}value '{name}' is defined twice (again by node '{NodeLabel(np)}')");
-                var v = new Value(name, declared.TryGetValue(name, out var vi) ? OnnxTypes.ToIr(vi.Type) : null);
+                var v = new Value(name, declared.TryGetValue(name, out var vi) ? TypeOf(vi, where, "value") : null);
                 if (vi is not null && vi.HasDocString) v.DocString = vi.DocString;
                 scope.Define(v);
                 list.Add(v);
@@ -225,6 +236,7 @@ public sealed class OnnxImporter
                 continue;
             }
 
+            if (np.OpType.Length == 0) throw Fail($"{where}node '{NodeLabel(np)}' has no op_type");
             var inputs = new List<Value?>(np.Input.Count);
             foreach (var name in np.Input)
             {
@@ -249,7 +261,7 @@ public sealed class OnnxImporter
         foreach (var vi in gp.Output)
         {
             var v = scope.Lookup(vi.Name) ?? throw Fail($"{where}graph output '{vi.Name}' is never defined");
-            if (OnnxTypes.ToIr(vi.Type) is { } type && !v.IsConstant) v.Type = type;
+            if (TypeOf(vi, where, "graph output") is { } type && !v.IsConstant) v.Type = type;
             if (vi.HasDocString) v.DocString = vi.DocString;
             graph.Outputs.Add(v);
         }

@@ -43,7 +43,7 @@ internal static class ZeroCopyModelReader
         {
             structure = Rewrite(buffer, 0, buffer.Length, ModelProto.Descriptor, [], cuts, 0, floatDataAsRawData);
         }
-        catch (FormatException)
+        catch (Exception e) when (e is FormatException or OverflowException) // a field number or length past int: malformed
         {
             return ModelProto.Parser.ParseFrom(buffer);
         }

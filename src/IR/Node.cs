@@ -90,10 +90,25 @@ public sealed class Node
 
     public Attribute? Attr(string name) => Attributes.GetValueOrDefault(name);
     public bool HasAttr(string name) => Attributes.ContainsKey(name);
-    public long GetInt(string name, long fallback) => Attr(name)?.AsInt() ?? fallback;
-    public float GetFloat(string name, float fallback) => Attr(name)?.AsFloat() ?? fallback;
-    public string GetString(string name, string fallback) => Attr(name)?.AsString() ?? fallback;
-    public ImmutableArray<long>? GetInts(string name) => Attr(name)?.AsInts();
+    public long GetInt(string name, long fallback) => Attr(name) is { } a ? Read(a.AsInt) : fallback;
+    public float GetFloat(string name, float fallback) => Attr(name) is { } a ? Read(a.AsFloat) : fallback;
+    public string GetString(string name, string fallback) => Attr(name) is { } a ? Read(a.AsString) : fallback;
+    public ImmutableArray<long>? GetInts(string name) => Attr(name) is { } a ? Read(a.AsInts) : null;
+
+    /// <summary>An attribute's value of the kind asked for; one of another kind (a model with kernel_shape as floats)
+    /// is refused naming this node.</summary>
+    private T Read<T>(Func<T> read)
+    {
+        try
+        {
+            return read();
+        }
+        catch (ArchNetException e)
+        {
+            throw new ArchNetException($"node '{DisplayName}' ({OpType}): {e.Message}", e.ExitCode, e);
+        }
+    }
+
     public void SetAttr(Attribute a) => Attributes[a.Name] = a;
 
     public IEnumerable<Graph> Subgraphs => Attributes.Values.SelectMany(a => a.Subgraphs);

@@ -10,6 +10,10 @@ public sealed record OpSchema(string OpType, string Domain = "")
 
     /// <summary>Multiply-accumulates for one execution (null when shapes are not known).</summary>
     public Func<Node, long?>? Macs { get; init; }
+
+    /// <summary>How many leading inputs every version of the operator requires (0: not known); the verifier refuses a
+    /// node that leaves one of them out, before any pass reads it.</summary>
+    public int RequiredInputs { get; init; }
 }
 
 /// <summary>The operators the IR understands. Unknown operators are legal IR: they are kept and judged by the audit.</summary>

@@ -3,16 +3,37 @@ namespace ArchNet.IR;
 /// <summary>Schemas (type inference and MAC models) of the standard ONNX operators the compiler reasons about.</summary>
 internal static class StandardOps
 {
-    public static IEnumerable<OpSchema> All()
+    /// <summary>Leading inputs required in every opset version of the operator. Operators whose inputs were attributes in
+    /// early opsets (Reshape, Slice, Pad, Squeeze, Resize, Clip's bounds...) are listed with what all versions require.</summary>
+    private static readonly Dictionary<string, int> Required = new(StringComparer.Ordinal)
     {
-        string[] unary =
-        [
-            "Relu", "LeakyRelu", "PRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Erf", "Gelu", "Elu", "Selu",
-            "Celu", "Mish", "Softplus", "Softsign", "Sqrt", "Exp", "Log", "Abs", "Neg", "Reciprocal", "Floor", "Ceil",
-            "Round", "Sign", "Sin", "Cos", "Identity", "Clip", "Softmax", "LogSoftmax", "Hardmax", "Not",
-            "LRN", "InstanceNormalization", "MeanVarianceNormalization", "QuickGelu", "Swish", "CumSum",
-        ];
-        foreach (var op in unary)
+        ["Add"] = 2, ["Sub"] = 2, ["Mul"] = 2, ["Div"] = 2, ["Pow"] = 2, ["Mod"] = 2, ["BitShift"] = 2, ["PRelu"] = 2,
+        ["Equal"] = 2, ["Less"] = 2, ["Greater"] = 2, ["LessOrEqual"] = 2, ["GreaterOrEqual"] = 2, ["And"] = 2, ["Or"] = 2, ["Xor"] = 2,
+        ["Where"] = 3, ["Conv"] = 2, ["ConvTranspose"] = 2, ["Gemm"] = 2, ["MatMul"] = 2, ["BatchNormalization"] = 5,
+        ["LayerNormalization"] = 2, ["Gather"] = 2, ["Expand"] = 2, ["Tile"] = 2,
+        ["Sum"] = 1, ["Mean"] = 1, ["Max"] = 1, ["Min"] = 1, ["Concat"] = 1, ["Transpose"] = 1, ["Flatten"] = 1, ["Reshape"] = 1,
+        ["Slice"] = 1, ["Pad"] = 1, ["Squeeze"] = 1, ["Unsqueeze"] = 1, ["Resize"] = 1, ["Cast"] = 1, ["Shape"] = 1,
+        ["Dropout"] = 1, ["MaxPool"] = 1, ["AveragePool"] = 1, ["GlobalAveragePool"] = 1, ["GlobalMaxPool"] = 1,
+        ["ReduceMean"] = 1, ["ReduceSum"] = 1, ["ReduceMax"] = 1, ["ReduceMin"] = 1, ["Split"] = 1,
+    };
+
+    public static IEnumerable<OpSchema> All() =>
+        Declared().Select(s => s.Domain.Length == 0 && s.RequiredInputs == 0
+            ? s with { RequiredInputs = Required.GetValueOrDefault(s.OpType, Unary.Contains(s.OpType) ? 1 : 0) }
+            : s);
+
+    /// <summary>One tensor in, one of the same type out.</summary>
+    private static readonly string[] Unary =
+    [
+        "Relu", "LeakyRelu", "PRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Erf", "Gelu", "Elu", "Selu",
+        "Celu", "Mish", "Softplus", "Softsign", "Sqrt", "Exp", "Log", "Abs", "Neg", "Reciprocal", "Floor", "Ceil",
+        "Round", "Sign", "Sin", "Cos", "Identity", "Clip", "Softmax", "LogSoftmax", "Hardmax", "Not",
+        "LRN", "InstanceNormalization", "MeanVarianceNormalization", "QuickGelu", "Swish", "CumSum",
+    ];
+
+    private static IEnumerable<OpSchema> Declared()
+    {
+        foreach (var op in Unary)
             // Only the softmaxes have a MAC model; a null result would read as "unknown", not "none".
             yield return new(op) { InferTypes = n => [In(n, 0)], Macs = op is "Softmax" or "LogSoftmax" ? n => Elements(In(n, 0)) : null };
 

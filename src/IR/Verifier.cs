@@ -53,6 +53,10 @@ public static class Verifier
         foreach (var node in graph.Nodes)
         {
             if (node.Graph != graph) problems.Add($"node '{node.DisplayName}' ({node.OpType}) is not linked to graph '{graph.Name}'");
+            if (node.IsDefaultDomain && OpRegistry.Find(node) is { RequiredInputs: > 0 and var required }
+                && Enumerable.Range(0, required).FirstOrDefault(i => i >= node.Inputs.Count || node.Inputs[i] is null or { IsAbsent: true }, -1) is >= 0 and var missing)
+                problems.Add($"node '{node.DisplayName}' ({node.OpType}) needs {required} input(s), and input {missing} is " +
+                    (missing >= node.Inputs.Count ? $"missing (it has {node.Inputs.Count})" : "left blank"));
             for (var i = 0; i < node.Inputs.Count; i++)
             {
                 var v = node.Inputs[i];
@@ -62,6 +66,7 @@ public static class Verifier
                 if (!v.Uses.Contains((node, i)))
                     problems.Add($"node '{node.DisplayName}' ({node.OpType}) input {i} '{v.Name}' is missing from the value's uses");
             }
+            if (AxisProblem(node) is { } axisProblem) problems.Add(axisProblem);
             foreach (var sub in node.Subgraphs) CheckGraph(sub, visible, problems);
             foreach (var o in node.Outputs)
             {
@@ -73,6 +78,25 @@ public static class Verifier
         foreach (var o in graph.Outputs)
             if (!visible.Contains(o))
                 problems.Add($"graph '{graph.Name}' output '{o.Name}' is never defined");
+    }
+
+    /// <summary>Operators whose <c>axis</c> attribute names an axis of their first input: within [-r, r-1] for rank r
+    /// (Flatten's within [-r, r]). Passes index shapes with it; the rank is known once shapes are inferred.</summary>
+    private static readonly HashSet<string> AxisOfFirstInput =
+    [
+        "Concat", "Softmax", "LogSoftmax", "Hardmax", "Gather", "GatherElements", "Split", "ArgMax", "ArgMin", "TopK",
+        "LayerNormalization", "QuantizeLinear", "DequantizeLinear", "ScatterElements", "Compress", "Flatten",
+    ];
+
+    private static string? AxisProblem(Node node)
+    {
+        if (!node.IsDefaultDomain || !AxisOfFirstInput.Contains(node.OpType) || node.Attr("axis") is not { Kind: AttributeKind.Int } a
+            || node.Input(0)?.Shape is not { } shape || node.OpType is "QuantizeLinear" or "DequantizeLinear" && shape.Rank == 0)
+            return null;
+        var (axis, rank) = (a.AsInt(), shape.Rank);
+        var top = node.OpType == "Flatten" ? rank : rank - 1;
+        return axis >= -rank && axis <= top ? null
+            : $"node '{node.DisplayName}' ({node.OpType}): axis {axis} is outside [{-rank}, {top}] for its rank-{rank} input";
     }
 
     private static bool ConstantMatches(TensorData data, TensorType type)

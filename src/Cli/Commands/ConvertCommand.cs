@@ -35,8 +35,7 @@ internal static class ConvertCommand
             var destination = parse.GetValue(output)!;
             if (Path.GetFullPath(source) == Path.GetFullPath(destination))
                 throw new ArchNetException($"{destination}: the output would overwrite the input model; choose another path");
-            var imported = OnnxImporter.Load(source);
-            Verifier.Verify(imported, "import");
+            var imported = OnnxImporter.Load(source); // verified by the importer
             if (parse.GetValue(target) is { } spec)
                 Legalize(imported, spec, parse.GetValue(shapes) ?? [], parse.GetValue(dims) ?? [], parse.GetValue(dumpAfter) ?? []);
             OnnxExporter.Save(imported, destination);
