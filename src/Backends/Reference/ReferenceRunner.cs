@@ -105,6 +105,9 @@ public sealed class ReferenceRunner : IDisposable
             GraphOptimizationLevel = optimize ? GraphOptimizationLevel.ORT_ENABLE_ALL : GraphOptimizationLevel.ORT_DISABLE_ALL,
             IntraOpNumThreads = threads,
             InterOpNumThreads = 1,
+            // ORT would print its own warnings and errors on stderr, several lines each; its failures reach the user as
+            // one line through the exceptions below.
+            LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL,
         };
         // ORT's pool threads spin while they wait for work by default. On a machine shared with other processes the
         // spinning takes the cores the other pool threads need: calibrating MiniLM on 2 busy cores took 2.6-3.1 s of

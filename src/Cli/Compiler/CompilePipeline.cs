@@ -81,6 +81,7 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
         // Import.
         var model = Stage("import", () => OnnxImporter.Load(o.ModelPath));
         if (o.Dims.Count > 0) InputShapes.Bind(model, o.Dims);
+        CheckInputSizes(model, o.ModelPath);
         var opsBefore = OpCounts(model);
 
         // Target, backend (fail early on a bad name, before the long stages).
@@ -352,6 +353,17 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
                 if (File.Exists(Path.Combine(candidate, "schema.json"))) return candidate;
             }
         throw new ArchNetException("cannot find the targets/ folder of capability files (give --targets-dir)");
+    }
+
+    /// <summary>Every static size of a graph input is at least 1 (an empty input has no items to calibrate on or to
+    /// measure) and fits an array.</summary>
+    private static void CheckInputSizes(Model model, string path)
+    {
+        foreach (var input in model.Graph.Inputs.Where(i => !i.IsConstant && i.Shape is not null))
+            for (var axis = 0; axis < input.Shape!.Rank; axis++)
+                if (input.Shape[axis].Value is { } size && size is < 1 or > int.MaxValue)
+                    throw new ArchNetException($"{Path.GetFileName(path)}: graph input '{input.Name}' is {input.Shape}: size {size} on axis {axis} " +
+                        (size < 1 ? "leaves no data to compile with" : "is beyond what one tensor can hold"));
     }
 
     public static IReadOnlyList<InputSignature> Signatures(Model model) =>

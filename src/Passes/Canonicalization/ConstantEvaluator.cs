@@ -72,7 +72,7 @@ internal static class ConstantEvaluator
                 "Size" => new NdArray(ElementType.Int64, [], [X(0).Count]),
                 "Gather" => Gather(X(0), X(1), node.GetInt("axis", 0)),
                 "Concat" => Concat(inputs.Where(i => i is not null).Select(i => i!).ToList(), node.GetInt("axis", 0)),
-                "Unsqueeze" => Unsqueeze(X(0), Axes(node, inputs)!),
+                "Unsqueeze" => Unsqueeze(X(0), Axes(node, inputs) ?? throw new NotSupportedException("Unsqueeze without axes")),
                 "Squeeze" => Squeeze(X(0), Axes(node, inputs)),
                 "Reshape" => Reshape(X(0), [.. X(1).Data.Select(d => (long)d)], node.GetInt("allowzero", 0) != 0),
                 "Flatten" => Flatten(X(0), node.GetInt("axis", 1)),

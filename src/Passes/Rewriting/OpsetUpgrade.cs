@@ -60,6 +60,12 @@ public static class OpsetUpgrade
                 return n.GetInt("spatial", 1) == 1 && !n.HasAttr("consumed_inputs");
             case "TopK" when from < 10:
                 return false;
+            // Attributes that early versions require and the upgrade moves to inputs; a model without them is
+            // malformed, and is left for ONNX Runtime to refuse with its reason.
+            case "Pad" when from < 11:
+                return n.HasAttr("pads");
+            case "Slice" when from < 10:
+                return n.HasAttr("starts") && n.HasAttr("ends");
             case "Cast" when n.Attr("to")?.Kind == AttributeKind.String:
                 return false;
             default:

@@ -1,0 +1,135 @@
+using ArchNet.Frontend;
+using ArchNet.Frontend.Onnx;
+using ArchNet.IR;
+using ArchNet.Testing;
+using Google.Protobuf;
+using Xunit.Abstractions;
+
+namespace ArchNet.Compiler.Tests;
+
+public sealed class HostileModelTests(ITestOutputHelper output) : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("archnet-hostile-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static readonly string[] Ops = ["Conv", "Gemm", "Reshape", "Add", "MaxPool", "Relu", "Flatten", "Transpose", "Concat", "Softmax",
+        "Resize", "Gather", "Slice", "Pad", "AveragePool", "MatMul", "BatchNormalization", "NoSuchOp", ""];
+    private static readonly long[] Ints = [0, -1, -7, 3, 100000, 1L << 33, long.MinValue];
+
+    private static void Mutate(ModelProto m, Random rng)
+    {
+        var g = m.Graph;
+        switch (rng.Next(9))
+        {
+            case 0:
+            {
+                var t = g.Initializer[rng.Next(g.Initializer.Count)];
+                if (t.Dims.Count > 0) t.Dims[rng.Next(t.Dims.Count)] = Ints[rng.Next(Ints.Length)];
+                else t.Dims.Add(Ints[rng.Next(Ints.Length)]);
+                break;
+            }
+            case 1:
+            {
+                var n = g.Node[rng.Next(g.Node.Count)];
+                if (n.Attribute.Count == 0) { n.Attribute.Add(new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = Ints[rng.Next(Ints.Length)] }); break; }
+                var a = n.Attribute[rng.Next(n.Attribute.Count)];
+                switch (rng.Next(4))
+                {
+                    case 0 when a.Ints.Count > 0: a.Ints[rng.Next(a.Ints.Count)] = Ints[rng.Next(Ints.Length)]; break;
+                    case 1: a.Ints.Clear(); a.I = Ints[rng.Next(Ints.Length)]; a.Type = AttributeProto.Types.AttributeType.Int; break;
+                    case 2: a.F = rng.Next(2) == 0 ? float.NaN : float.PositiveInfinity; a.Type = AttributeProto.Types.AttributeType.Float; break;
+                    default: a.Type = (AttributeProto.Types.AttributeType)rng.Next(0, 15); break;
+                }
+                break;
+            }
+            case 2:
+            {
+                var n = g.Node[rng.Next(g.Node.Count)];
+                if (n.Input.Count > 0 && rng.Next(2) == 0) n.Input.RemoveAt(rng.Next(n.Input.Count));
+                else n.Input.Add(rng.Next(2) == 0 ? "" : n.Input.Count > 0 ? n.Input[0] : "x");
+                break;
+            }
+            case 3: g.Node[rng.Next(g.Node.Count)].OpType = Ops[rng.Next(Ops.Length)]; break;
+            case 4:
+            {
+                var t = g.Initializer[rng.Next(g.Initializer.Count)];
+                t.DataType = new[] { 0, 2, 7, 10, 11, 8, 16, 99 }[rng.Next(8)];
+                break;
+            }
+            case 5:
+            {
+                var d = g.Input[0].Type.TensorType.Shape.Dim;
+                var dim = d[rng.Next(d.Count)];
+                if (rng.Next(3) == 0) dim.DimParam = "n"; else dim.DimValue = Ints[rng.Next(Ints.Length)];
+                break;
+            }
+            case 6: m.OpsetImport[0].Version = new long[] { 1, 7, 11, 99, 0 }[rng.Next(5)]; break;
+            case 7:
+            {
+                var t = g.Initializer[rng.Next(g.Initializer.Count)];
+                if (t.RawData.Length > 0) t.RawData = ByteString.CopyFrom(t.RawData.Span[..rng.Next(t.RawData.Length)]);
+                else if (t.FloatData.Count > 0) t.FloatData.RemoveAt(0);
+                break;
+            }
+            default:
+            {
+                var n = g.Node[rng.Next(g.Node.Count)];
+                if (n.Output.Count > 0) n.Output[0] = g.Node[rng.Next(g.Node.Count)].Output.FirstOrDefault() ?? "y";
+                break;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Mutants of a real teacher (fmnist_cnn), one to three structural mutations each, seeded: dimensions negative, zero
+    /// or huge on initializers and inputs; attributes of the wrong kind or out of range; inputs dropped or blank; op types
+    /// swapped; element types changed; tensor data cut short; outputs redefined; opsets changed. Each compile either
+    /// succeeds or fails with one ArchNetException line, and a failed one leaves nothing in its output folder: never
+    /// another exception (archnetc's "internal error"), never a hang or an allocation the size of a bogus dimension.
+    /// </summary>
+    [Theory]
+    [InlineData("fmnist_cnn", 1000)]
+    [InlineData("fmnist_vit", 400)]
+    [InlineData("fmnist_resnet", 200)]
+    public void MutatedModels_CompileOrFailWithOneLine_AndLeaveNothing(string teacher, int mutants)
+    {
+        var source = TestData.Teacher(teacher).Onnx;
+        var outcomes = new Dictionary<string, int>();
+        var bad = new List<string>();
+        for (var seed = 0; seed < mutants; seed++)
+        {
+            var rng = new Random(seed);
+            var proto = OnnxImporter.ReadProto(source);
+            for (var k = 0; k < 1 + rng.Next(3); k++) Mutate(proto, rng);
+            var path = Path.Combine(_dir, $"m{seed}.onnx");
+            File.WriteAllBytes(path, proto.ToByteArray());
+            var outDir = Path.Combine(_dir, $"o{seed}");
+            try
+            {
+                new CompilePipeline(new CompileOptions(path, "reference-cpu", outDir)
+                {
+                    Calibration = "random:2",
+                    TargetsDirectory = Path.Combine(TestData.RepoRoot, "targets"),
+                    LayerFidelityItems = 0,
+                }, new CollectingDiagnostics()).Run();
+                outcomes["compiled"] = outcomes.GetValueOrDefault("compiled") + 1;
+            }
+            catch (ArchNetException e)
+            {
+                outcomes["refused"] = outcomes.GetValueOrDefault("refused") + 1;
+                if (e.Message.Contains('\n')) bad.Add($"seed {seed}: error of several lines: {e.Message}");
+                if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any())
+                    bad.Add($"seed {seed}: refused ({e.Message}) but left {string.Join(", ", Directory.EnumerateFileSystemEntries(outDir))}");
+            }
+            catch (Exception e)
+            {
+                bad.Add($"seed {seed}: {e.GetType().Name}: {e.Message.Split('\n')[0]} at {e.StackTrace?.Split('\n').FirstOrDefault(l => l.Contains("ArchNet"))?.Trim()}");
+            }
+        }
+        output.WriteLine(string.Join(", ", outcomes.Select(kv => $"{kv.Key} {kv.Value}")));
+        Assert.True(bad.Count == 0, string.Join("\n", bad));
+        // The mutants must exercise both sides: some still compile, most are refused.
+        Assert.InRange(outcomes.GetValueOrDefault("compiled"), 1, mutants / 2);
+    }
+}
