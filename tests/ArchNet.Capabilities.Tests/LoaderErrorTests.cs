@@ -89,4 +89,50 @@ public sealed class LoaderErrorTests
         var text = Fixtures.CapabilityJson("""{ "Conv": { "constraints": [ { "kind": "relation", "expr": "pads is small" } ] } }""");
         Assert.StartsWith(At(text, "\"pads is small\"") + ": expected a relation", LoadError(text));
     }
+
+    /// <summary>
+    /// The shipped capability files with characters deleted, duplicated or replaced (seeded, 400 per file): each either
+    /// loads or is refused with <c>file:line:col: ...</c> on one line; never another exception.
+    /// </summary>
+    [Theory]
+    [InlineData("arm-ethos-u55")]
+    [InlineData("archnet-transformer")]
+    [InlineData("rockchip-rk3588")]
+    public void CorruptedShippedFiles_LoadOrAreRefusedAtAPosition(string target)
+    {
+        var original = File.ReadAllText(Path.Combine(ArchNet.Testing.TestData.RepoRoot, "targets", target + ".json"));
+        const string replacements = "{}[]\",:0-9.aeE \n/*";
+        var (loaded, bad) = (0, new List<string>());
+        for (var seed = 0; seed < 400; seed++)
+        {
+            var rng = new Random(seed);
+            var text = new System.Text.StringBuilder(original);
+            for (var k = 0; k < 1 + rng.Next(3); k++)
+            {
+                var at = rng.Next(text.Length);
+                switch (rng.Next(3))
+                {
+                    case 0: text.Remove(at, 1); break;
+                    case 1: text.Insert(at, text[at]); break;
+                    default: text[at] = replacements[rng.Next(replacements.Length)]; break;
+                }
+            }
+            try
+            {
+                CapabilityLoader.LoadText(text.ToString(), "chip.json");
+                loaded++;
+            }
+            catch (ArchNetException e)
+            {
+                if (!System.Text.RegularExpressions.Regex.IsMatch(e.Message, @"^chip\.json:\d+:\d+: ") || e.Message.Contains('\n'))
+                    bad.Add($"seed {seed}: {e.Message}");
+            }
+            catch (Exception e)
+            {
+                bad.Add($"seed {seed}: {e.GetType().Name}: {e.Message.Split('\n')[0]} at {e.StackTrace?.Split('\n').FirstOrDefault(l => l.Contains("ArchNet"))?.Trim()}");
+            }
+        }
+        Assert.True(bad.Count == 0, string.Join("\n", bad.Take(20)));
+        Assert.InRange(loaded, 1, 399);
+    }
 }
