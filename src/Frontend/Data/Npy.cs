@@ -58,7 +58,7 @@ public static partial class Npy
         var descr = DescrPattern().Match(header);
         var fortran = FortranPattern().Match(header);
         var shapeMatch = ShapePattern().Match(header);
-        if (!descr.Success || !shapeMatch.Success) throw new ArchNetException($"{name}: malformed .npy header '{header.Trim()}'");
+        if (!descr.Success || !shapeMatch.Success) throw new ArchNetException($"{name}: malformed .npy header '{Printable(header.Trim())}'");
         if (fortran.Success && fortran.Groups[1].Value == "True")
             throw new ArchNetException($"{name}: Fortran-order arrays are not supported; save the array in C order");
         var dims = shapeMatch.Groups[1].Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
@@ -82,6 +82,13 @@ public static partial class Npy
             ElementType.Bool => new TensorData(ElementType.UInt8, dims, raw),
             _ => new TensorData(type, dims, raw),
         };
+    }
+
+    /// <summary>Header text fit for a one-line message: control characters shown as '?', at most 160 characters.</summary>
+    private static string Printable(string text)
+    {
+        var shown = new string([.. text.Take(160).Select(c => char.IsControl(c) ? '?' : c)]);
+        return text.Length > 160 ? shown + "..." : shown;
     }
 
     private static ArchNetException Short(string name, long[] dims) =>

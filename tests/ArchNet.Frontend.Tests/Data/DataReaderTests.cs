@@ -189,6 +189,67 @@ public sealed class DataReaderTests : IDisposable
         Assert.Contains("bad.npz: not a valid .npz (zip) file", Assert.Throws<ArchNetException>(() => Npz.Read(zip)).Message);
     }
 
+    /// <summary>Seeded corruptions (bytes flipped, dropped, inserted; files cut) of an IDX (gzip and plain), a .npy and a
+    /// .npz: each reads or is refused with one line naming the file; never another exception.</summary>
+    [Theory]
+    [InlineData("idx.gz")]
+    [InlineData("idx")]
+    [InlineData("npy")]
+    [InlineData("npz")]
+    public void CorruptedDataFiles_ReadOrAreRefusedWithOneLine(string kind)
+    {
+        var source = Path.Combine(_dir, "source." + kind);
+        var images = Idx.Read(TestData.FashionMnist.TestImages, 3);
+        switch (kind)
+        {
+            case "idx.gz": File.Copy(TestData.FashionMnist.TestLabels, source); break;
+            case "idx":
+                using (var gz = new System.IO.Compression.GZipStream(File.OpenRead(TestData.FashionMnist.TestLabels), System.IO.Compression.CompressionMode.Decompress))
+                using (var plain = File.Create(source)) gz.CopyTo(plain);
+                break;
+            case "npy": Npy.Write(source, images); break;
+            default: Npz.Write(source, new Dictionary<string, TensorData> { ["x"] = images, ["y"] = TensorData.FromInt64s([3], [1, 2, 3]) }); break;
+        }
+        var original = File.ReadAllBytes(source)[..Math.Min(4096, (int)new FileInfo(source).Length)];
+        var path = Path.Combine(_dir, "corrupt." + kind);
+        var bad = new List<string>();
+        for (var seed = 0; seed < 500; seed++)
+        {
+            var rng = new Random(seed);
+            var bytes = new List<byte>(original);
+            for (var k = 0; k < 1 + rng.Next(3); k++)
+            {
+                var at = rng.Next(Math.Min(bytes.Count, 256));
+                switch (rng.Next(4))
+                {
+                    case 0: bytes[at] ^= (byte)(1 << rng.Next(8)); break;
+                    case 1: bytes.RemoveAt(at); break;
+                    case 2: bytes.Insert(at, (byte)rng.Next(256)); break;
+                    default: bytes.RemoveRange(at, bytes.Count - at); bytes.Add(0); break;
+                }
+            }
+            File.WriteAllBytes(path, [.. bytes]);
+            try
+            {
+                _ = kind switch
+                {
+                    "npy" => Npy.Read(path),
+                    "npz" => Npz.Read(path).Values.FirstOrDefault(),
+                    _ => Idx.Read(path, 2),
+                };
+            }
+            catch (ArchNetException e)
+            {
+                if (!e.Message.Contains("corrupt." + kind) || e.Message.Contains('\n')) bad.Add($"seed {seed}: {e.Message}");
+            }
+            catch (Exception e)
+            {
+                bad.Add($"seed {seed}: {e.GetType().Name}: {e.Message.Split('\n')[0]} at {e.StackTrace?.Split('\n').FirstOrDefault(l => l.Contains("ArchNet"))?.Trim()}");
+            }
+        }
+        Assert.True(bad.Count == 0, string.Join("\n", bad.Take(20)));
+    }
+
     [Fact]
     public void Load_WrongElementType_OrNonFiniteValues_AreNamed()
     {
