@@ -42,10 +42,17 @@ public static class ImageFolder
         {
             Image<Rgb24> image;
             try { image = Image.Load<Rgb24>(files[n]); }
-            catch (Exception e) when (e is UnknownImageFormatException or InvalidImageContentException or NotSupportedException)
+            catch (Exception e) when (e is not (OutOfMemoryException or IOException or UnauthorizedAccessException))
             {
-                // ImageSharp's message for an unknown format goes on to list every decoder, one per line.
-                var why = e is UnknownImageFormatException ? "not a PNG, JPEG or BMP image, or damaged" : e.Message.Split('\n')[0].Trim();
+                // ImageSharp's message for an unknown format goes on to list every decoder, one per line; on damaged data
+                // its decoders also fail with exceptions of their own (null references, sizes out of range), which say
+                // no more than that the file is damaged.
+                var why = e switch
+                {
+                    UnknownImageFormatException => "not a PNG, JPEG or BMP image, or damaged",
+                    ImageFormatException or NotSupportedException or InvalidOperationException => e.Message.Split('\n')[0].Trim(),
+                    _ => $"damaged: the decoder failed with {e.GetType().Name}",
+                };
                 throw new ArchNetException($"{files[n]}: cannot read the image ({why})");
             }
             using (image)

@@ -250,6 +250,57 @@ public sealed class DataReaderTests : IDisposable
         Assert.True(bad.Count == 0, string.Join("\n", bad.Take(20)));
     }
 
+    /// <summary>Seeded corruptions of a PNG, a JPEG and a BMP: each decodes or is refused with one line naming the file.</summary>
+    [Theory]
+    [InlineData("png")]
+    [InlineData("jpg")]
+    [InlineData("bmp")]
+    public void CorruptedImages_ReadOrAreRefusedWithOneLine(string extension)
+    {
+        var dir = Path.Combine(_dir, "imgs-" + extension);
+        Directory.CreateDirectory(dir);
+        var path = Path.Combine(dir, "a." + extension);
+        using (var image = new Image<Rgb24>(16, 12))
+        {
+            for (var y = 0; y < 12; y++)
+                for (var x = 0; x < 16; x++) image[x, y] = new Rgb24((byte)(x * 15), (byte)(y * 20), (byte)(x * y));
+            if (extension == "png") image.SaveAsPng(path);
+            else if (extension == "jpg") image.SaveAsJpeg(path);
+            else image.SaveAsBmp(path);
+        }
+        var original = File.ReadAllBytes(path);
+        var bad = new List<string>();
+        for (var seed = 0; seed < 300; seed++)
+        {
+            var rng = new Random(seed);
+            var bytes = new List<byte>(original);
+            for (var k = 0; k < 1 + rng.Next(3); k++)
+            {
+                var at = rng.Next(bytes.Count);
+                switch (rng.Next(3))
+                {
+                    case 0: bytes[at] ^= (byte)(1 << rng.Next(8)); break;
+                    case 1: bytes.RemoveAt(at); break;
+                    default: bytes.RemoveRange(at, bytes.Count - at); bytes.Add(0); break;
+                }
+            }
+            File.WriteAllBytes(path, [.. bytes]);
+            try
+            {
+                ImageFolder.Read(dir, new ImageOptions(4, 4));
+            }
+            catch (ArchNetException e)
+            {
+                if (!e.Message.Contains("a." + extension) || e.Message.Contains('\n')) bad.Add($"seed {seed}: {e.Message}");
+            }
+            catch (Exception e)
+            {
+                bad.Add($"seed {seed}: {e.GetType().Name}: {e.Message.Split('\n')[0]}");
+            }
+        }
+        Assert.True(bad.Count == 0, string.Join("\n", bad.Take(20)));
+    }
+
     [Fact]
     public void Load_WrongElementType_OrNonFiniteValues_AreNamed()
     {
