@@ -85,13 +85,13 @@ public static class Verifier
     private static readonly HashSet<string> AxisOfFirstInput =
     [
         "Concat", "Softmax", "LogSoftmax", "Hardmax", "Gather", "GatherElements", "Split", "ArgMax", "ArgMin", "TopK",
-        "LayerNormalization", "QuantizeLinear", "DequantizeLinear", "ScatterElements", "Compress", "Flatten",
+        "LayerNormalization", "ScatterElements", "Compress", "Flatten",
     ];
 
     private static string? AxisProblem(Node node)
     {
         if (!node.IsDefaultDomain || !AxisOfFirstInput.Contains(node.OpType) || node.Attr("axis") is not { Kind: AttributeKind.Int } a
-            || node.Input(0)?.Shape is not { } shape || node.OpType is "QuantizeLinear" or "DequantizeLinear" && shape.Rank == 0)
+            || node.Input(0)?.Shape is not { } shape)
             return null;
         var (axis, rank) = (a.AsInt(), shape.Rank);
         var top = node.OpType == "Flatten" ? rank : rank - 1;

@@ -73,6 +73,31 @@ public sealed class GraphTests
     }
 
     [Fact]
+    public void Verifier_RejectsARequiredInputLeftOut_AndAnAxisOutsideTheRank()
+    {
+        var g = new Graph();
+        var x = new Value("x", new TensorType(ElementType.Float, Shape.Of(1, 4)));
+        g.Inputs.Add(x);
+        Value Out(string name, string op, Value?[] inputs, params Attribute[] attributes)
+        {
+            var v = new Value(name);
+            g.Add(new Node(op, inputs, [v], attributes, name));
+            return v;
+        }
+        Out("blank", "Add", [x, null]);
+        Out("short", "Mul", [x]);
+        Out("flat", "Flatten", [x], Attribute.Int("axis", 2));      // [-2, 2] for rank 2: fine
+        Out("soft", "Softmax", [x], Attribute.Int("axis", 2));      // [-2, 1]: out
+        Out("cat", "Concat", [x], Attribute.Int("axis", -3));       // out
+        var problems = Verifier.Check(g);
+        Assert.Contains("node 'blank' (Add) needs 2 input(s), and input 1 is left blank", problems);
+        Assert.Contains("node 'short' (Mul) needs 2 input(s), and input 1 is missing (it has 1)", problems);
+        Assert.Contains("node 'soft' (Softmax): axis 2 is outside [-2, 1] for its rank-2 input", problems);
+        Assert.Contains("node 'cat' (Concat): axis -3 is outside [-2, 1] for its rank-2 input", problems);
+        Assert.Equal(4, problems.Count);
+    }
+
+    [Fact]
     public void FreshName_AvoidsExistingNames()
     {
         var (g, _, _, _) = Chain();
