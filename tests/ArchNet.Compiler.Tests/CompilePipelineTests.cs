@@ -36,6 +36,21 @@ public sealed class CompilePipelineTests(ITestOutputHelper output) : IDisposable
         return report;
     }
 
+    /// <summary>16-bit activations into the classifier's 1568-deep sums can pass reference-cpu's 32-bit accumulator: the
+    /// compile says so in report.json and report.md; at 8 bits nothing can.</summary>
+    [Fact]
+    public void SixteenBitActivations_ReportTheSumsThatCanPassTheAccumulator()
+    {
+        var model = TestData.Teacher("fmnist_cnn").Onnx;
+        var wide = Compile(model, "reference-cpu", abits: 16, calib: 64, eval: 16, labels: false);
+        Assert.Equal("/f/f.9/Gemm (Gemm): sums of 1568 products of 16-bit x 8-bit integers need 34.6 bits, the accumulator has 32",
+            Assert.Single(wide.AccumulatorRisks));
+        var dir = Path.Combine(_dir, "fmnist_cnn-reference-cpu-w8a16");
+        Assert.Contains("accumulator_risks", File.ReadAllText(Path.Combine(dir, "report.json")));
+        Assert.Contains("Sums that can pass the accumulator", File.ReadAllText(Path.Combine(dir, "report.md")));
+        Assert.Empty(Compile(model, "reference-cpu", calib: 64, eval: 16, labels: false).AccumulatorRisks);
+    }
+
     [Fact]
     public void Compile_WritesArtifactAndReports_WithTheIssueFields()
     {

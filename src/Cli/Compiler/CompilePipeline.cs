@@ -169,6 +169,11 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
             diagnostics.Info($"quantize: {signedness.Unsigned} of {activations.Count} activations are never negative and use " +
                 $"{capability.Name}'s unsigned format");
         Verifier.Verify(model, "quantization");
+        var accumulatorRisks = AccumulatorBounds.Find(model.Graph, quantTarget.Semantics.AccumulatorBits);
+        if (accumulatorRisks.Count > 0)
+            diagnostics.Warning($"accumulator: {accumulatorRisks.Count} node(s) can form sums past {capability.Name}'s " +
+                $"{quantTarget.Semantics.AccumulatorBits}-bit accumulator, where the integer model (and the chip) saturate and ONNX Runtime's " +
+                $"QDQ arithmetic does not; largest: {accumulatorRisks.MaxBy(r => r.Bits)} (all in report.json's accumulator_risks)");
 
         // The final audit sees the integer types quantization chose (a float bias is an int32 bias now).
         var unsupported = Stage("audit", () => Unsupported(model, capability));
@@ -237,6 +242,7 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
             Fidelity = fidelity.Overall,
             Accuracy = fidelity.Accuracy,
             CrossCheck = crossCheck,
+            AccumulatorRisks = [.. accumulatorRisks.Select(r => r.ToString())],
             Layers = fidelity.Layers,
             LayerItems = fidelity.LayerItems,
             QuantizedActivations = summary.QuantizedActivations,

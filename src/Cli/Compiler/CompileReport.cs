@@ -76,6 +76,9 @@ public sealed record CompileReport
     [JsonPropertyName("fidelity")] public required FidelityFigures Fidelity { get; init; }
     [JsonPropertyName("accuracy")] public AccuracyFigures? Accuracy { get; init; }
     [JsonPropertyName("qdq_cross_check")] public required CrossCheckFigures CrossCheck { get; init; }
+    /// <summary>Multiply-accumulate nodes whose largest possible sum passes the target's accumulator (the integer model
+    /// saturates there; ONNX Runtime's float QDQ arithmetic does not).</summary>
+    [JsonPropertyName("accumulator_risks")] public IReadOnlyList<string> AccumulatorRisks { get; init; } = [];
     [JsonPropertyName("layers_items")] public int LayerItems { get; init; }
     [JsonPropertyName("layers")] public IReadOnlyList<LayerFidelity> Layers { get; init; } = [];
     [JsonPropertyName("quantized_activations")] public int QuantizedActivations { get; init; }
@@ -230,6 +233,13 @@ public static class ReportWriter
         {
             sb.AppendLine();
             sb.AppendLine($"Ops computed in float on the host inside the integer model (no integer kernel): {string.Join(", ", r.HostFloatOps.Select(h => $"`{h}`"))}");
+        }
+        if (r.AccumulatorRisks.Count > 0)
+        {
+            sb.AppendLine();
+            sb.AppendLine("Sums that can pass the accumulator (the integer model saturates them; ONNX Runtime's QDQ arithmetic does not):");
+            sb.AppendLine();
+            foreach (var risk in r.AccumulatorRisks) sb.AppendLine($"- `{risk}`");
         }
         sb.AppendLine();
         sb.AppendLine("## Timings (s)");
