@@ -57,10 +57,10 @@ public sealed class BatchedCalibrationTests
             for (var i = 0; i < items; i++) perItem[i]["mask"] = TensorData.FromInt64s([1, 6], [1, 1, 1, 1, i == 1 ? 0 : 1, 1]);
         var stacked = perItem[0].Keys.ToDictionary(k => k, k => Stack(perItem.Select(p => p[k]).ToList()));
 
-        using var single = new ReferenceRunner(OnnxExporter.ToBytes(model), exposed, optimize: true, threads: 1);
+        using var single = new ReferenceRunner(OnnxExporter.ToBytes(model), exposed, optimizations: OrtOptimizations.All, threads: 1);
         var rebinding = new BatchRebinding(batch.Batched.Select(v => v.Name).ToHashSet(),
             batch.Reshapes.ToDictionary(kv => kv.Key.Outputs[0].Name, kv => kv.Value));
-        using var widened = new ReferenceRunner(OnnxExporter.ToProto(model), exposed, rebinding, optimize: true, threads: 1);
+        using var widened = new ReferenceRunner(OnnxExporter.ToProto(model), exposed, rebinding, optimizations: OrtOptimizations.All, threads: 1);
         var seen = new HashSet<string>();
         widened.Run(stacked, exposed, (value, dims, data) =>
         {

@@ -36,7 +36,7 @@ public static class QuantizedOps
     {
         var qdq = QdqWriter.Build(model);
         var quantizedNames = model.Graph.Outputs.ToDictionary(o => o.Name, o => QdqWriter.QuantizedName(qdq, o.Name)!);
-        using var ort = new ReferenceRunner(OnnxExporter.ToBytes(qdq), quantizedNames.Values, optimize);
+        using var ort = new ReferenceRunner(OnnxExporter.ToBytes(qdq), quantizedNames.Values, optimize ? OrtOptimizations.All : OrtOptimizations.None);
         var ortOut = ort.Run(inputs);
         var emu = new Emulator(model, EmulatorMode.Integer).Run(Tensors(inputs));
         return [.. model.Graph.Outputs.Select(o => (o.Name, emu.Outputs[o.Name].Ints!, ortOut[quantizedNames[o.Name]].ToInt64s()))];

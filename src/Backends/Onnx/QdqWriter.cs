@@ -135,6 +135,10 @@ public static class QdqWriter
         }
         foreach (var o in src.Outputs) graph.Outputs.Add(map[o]);
         var semanticsNote = $"QDQ model written by archnetc; integer semantics {semantics.Encode()}";
+        // ONNX Runtime 1.31's extended optimizations move QDQ groups into kernels without 4-bit types (MaxPool, QLinearConv)
+        // and then refuse the model; its basic level runs it.
+        if (src.DefinedValues().Any(v => !v.IsConstant && v.Quant is { Bits: 4 }))
+            semanticsNote += "; 4-bit activations: load in ONNX Runtime with GraphOptimizationLevel ORT_ENABLE_BASIC (its QDQ fusions reject int4/uint4 activations)";
         model.DocString = string.IsNullOrEmpty(model.DocString) ? semanticsNote : model.DocString + "\n" + semanticsNote;
         return model;
     }

@@ -57,6 +57,17 @@ public sealed record BatchRebinding(IReadOnlySet<string> BatchedValues, IReadOnl
     }
 }
 
+/// <summary>ONNX Runtime's graph optimization levels a <see cref="ReferenceRunner"/> uses.</summary>
+public enum OrtOptimizations
+{
+    /// <summary>None: every node as written.</summary>
+    None,
+    /// <summary>ORT_ENABLE_BASIC: constant folding and redundant nodes removed; no QDQ fusion.</summary>
+    Basic,
+    /// <summary>ORT_ENABLE_ALL, a default session: QDQ groups fused into integer kernels, layout changes.</summary>
+    All,
+}
+
 /// <summary>
 /// Runs a serialized ONNX model with ONNX Runtime: the float reference of every compile (the original model, as the
 /// user gave it) and the cross-check of QDQ artifacts. Optionally exposes intermediate values as extra outputs.
@@ -71,9 +82,10 @@ public sealed class ReferenceRunner : IDisposable
 
     /// <param name="model">The ONNX model bytes.</param>
     /// <param name="exposedValues">Names of intermediate values to return as well (they become extra graph outputs).</param>
-    /// <param name="optimize">ORT's full graph optimizations (QDQ fusion to integer kernels) instead of none.</param>
-    public ReferenceRunner(byte[] model, IEnumerable<string>? exposedValues = null, bool optimize = false, int threads = 1)
-        : this(exposedValues?.Any() == true ? ModelProto.Parser.ParseFrom(model) : null, model, exposedValues, null, optimize, threads)
+    /// <param name="optimizations">Which of ORT's graph optimizations run (<see cref="OrtOptimizations.All"/> fuses QDQ
+    /// groups into its integer kernels).</param>
+    public ReferenceRunner(byte[] model, IEnumerable<string>? exposedValues = null, OrtOptimizations optimizations = OrtOptimizations.None, int threads = 1)
+        : this(exposedValues?.Any() == true ? ModelProto.Parser.ParseFrom(model) : null, model, exposedValues, null, optimizations, threads)
     {
     }
 
@@ -82,13 +94,13 @@ public sealed class ReferenceRunner : IDisposable
     /// widens the inputs), serialized once for ONNX Runtime.
     /// </summary>
     public ReferenceRunner(ModelProto model, IEnumerable<string>? exposedValues = null, BatchRebinding? batch = null,
-        bool optimize = false, int threads = 1)
-        : this(model, null, exposedValues, batch, optimize, threads)
+        OrtOptimizations optimizations = OrtOptimizations.None, int threads = 1)
+        : this(model, null, exposedValues, batch, optimizations, threads)
     {
     }
 
     private ReferenceRunner(ModelProto? proto, byte[]? bytes, IEnumerable<string>? exposedValues, BatchRebinding? batch,
-        bool optimize, int threads)
+        OrtOptimizations optimizations, int threads)
     {
         var extra = exposedValues?.ToList() ?? [];
         if (proto is not null)
@@ -102,7 +114,12 @@ public sealed class ReferenceRunner : IDisposable
         var model = bytes!;
         var options = new SessionOptions
         {
-            GraphOptimizationLevel = optimize ? GraphOptimizationLevel.ORT_ENABLE_ALL : GraphOptimizationLevel.ORT_DISABLE_ALL,
+            GraphOptimizationLevel = optimizations switch
+            {
+                OrtOptimizations.All => GraphOptimizationLevel.ORT_ENABLE_ALL,
+                OrtOptimizations.Basic => GraphOptimizationLevel.ORT_ENABLE_BASIC,
+                _ => GraphOptimizationLevel.ORT_DISABLE_ALL,
+            },
             IntraOpNumThreads = threads,
             InterOpNumThreads = 1,
             // ORT would print its own warnings and errors on stderr, several lines each; its failures reach the user as
@@ -129,8 +146,8 @@ public sealed class ReferenceRunner : IDisposable
         _outputNames = [.. _session.OutputMetadata.Keys];
     }
 
-    public static ReferenceRunner FromFile(string path, IEnumerable<string>? exposedValues = null, bool optimize = false) =>
-        new(File.ReadAllBytes(path), exposedValues, optimize);
+    public static ReferenceRunner FromFile(string path, IEnumerable<string>? exposedValues = null, OrtOptimizations optimizations = OrtOptimizations.None) =>
+        new(File.ReadAllBytes(path), exposedValues, optimizations);
 
     public IReadOnlyList<string> InputNames => _inputNames;
     public IReadOnlyList<string> OutputNames => _outputNames;

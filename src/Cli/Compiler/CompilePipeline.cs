@@ -429,7 +429,7 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
         // throughput job: with several slices, one single-threaded inference per core runs at once and each core
         // folds its own outputs into statistics, with no synchronization between them; with one slice, one inference
         // on all cores.
-        using var ort = new ReferenceRunner(OnnxExporter.ToProto(model), exposed, rebinding, optimize: true,
+        using var ort = new ReferenceRunner(OnnxExporter.ToProto(model), exposed, rebinding, OrtOptimizations.All,
             threads: streams > 1 ? 1 : cores);
         AddTiming("quantize: calibration session", clock.Elapsed.TotalSeconds);
 
@@ -555,8 +555,9 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
     /// The QDQ artifact (the onnx backend's model, built here whatever the backend) run by ONNX Runtime on the first
     /// evaluation items, against the golden model's integers from the fidelity run: the share of output integers equal
     /// and the largest difference. ORT runs it as a user would, with all its optimizations (QDQ groups fused into its
-    /// integer kernels); where ORT rejects the optimized model (it fuses 4-bit values into kernels that have no 4-bit
-    /// types), that is warned and the check runs without optimizations, and says so. A model ORT cannot run at all is
+    /// integer kernels); where ORT rejects the optimized model (ORT 1.31's QDQ fusions move 4-bit activations into
+    /// kernels that have no 4-bit types), that is warned and the check runs at ORT's basic level (constant folding, no QDQ
+    /// fusion), which is also how a user must load such an artifact; and says so. A model ORT cannot run at all is
     /// reported, not fatal: the chip's own backend may still be right.
     /// </summary>
     private CrossCheckFigures CrossCheck(Model model, Dataset eval, FidelityResult fidelity)
@@ -568,15 +569,16 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
         string? optimizedError = null;
         try
         {
-            ort = new ReferenceRunner(bytes, optimize: true);
+            ort = new ReferenceRunner(bytes, optimizations: OrtOptimizations.All);
         }
         catch (ArchNetException optimized)
         {
-            diagnostics.Warning($"cross-check: with its optimizations, {optimized.Message}; checking without them");
+            diagnostics.Warning($"cross-check: with all its optimizations, {optimized.Message}; checking at its basic level " +
+                "(GraphOptimizationLevel.ORT_ENABLE_BASIC), which is how this artifact must be loaded");
             optimizedError = optimized.Message;
             try
             {
-                ort = new ReferenceRunner(bytes, optimize: false);
+                ort = new ReferenceRunner(bytes, optimizations: OrtOptimizations.Basic);
             }
             catch (ArchNetException e)
             {

@@ -16,7 +16,8 @@ public sealed record FidelityFigures(
 /// chip does, and a step at a tie early in a deep network can grow on the way out, so equality is not expected everywhere;
 /// a well-conditioned network agrees almost everywhere. <see cref="Optimized"/>: ORT ran the artifact with all its
 /// optimizations (its fused integer kernels), as a user's default session does; when false, <see cref="OptimizedError"/>
-/// says why ORT rejected the optimized model and the check ran without optimizations. <see cref="Error"/> says why ORT
+/// says why ORT rejected the optimized model and the check ran at ORT's basic level (ORT_ENABLE_BASIC: no QDQ fusion), the
+/// level a user must then load the artifact at. <see cref="Error"/> says why ORT
 /// could not run the artifact at all (then nothing was compared).
 /// </summary>
 public sealed record CrossCheckFigures(
@@ -31,7 +32,7 @@ public sealed record CrossCheckFigures(
     public override string ToString() => Error is not null ? $"ONNX Runtime could not run the QDQ model: {Error}"
         : Integers == 0 ? "no quantized graph output to compare"
         : $"{100 * Equal:F2} % of {Integers} output integers equal over {Items} item(s), max {MaxLsb} LSB apart" +
-          (Optimized ? "" : " (ORT without its optimizations: it rejects the optimized model)");
+          (Optimized ? "" : " (ORT at its basic optimization level: it rejects the fully optimized model)");
 }
 
 public sealed record AccuracyFigures(
