@@ -265,7 +265,6 @@ public static class DataLoader
 
     private static TensorData RandomArray(DataSpec spec, InputSignature input)
     {
-        var o = spec.Options;
         var seed = spec.IntOption("seed", 0);
         var (min, max) = (spec.FloatOption("min", 0f), spec.FloatOption("max", 1f));
         if (min > max) throw new ArchNetException($"data {spec}: min ({min}) is above max ({max})");
