@@ -82,18 +82,22 @@ public sealed class HostileModelTests(ITestOutputHelper output) : IDisposable
     }
 
     /// <summary>
-    /// Mutants of a real teacher (fmnist_cnn), one to three structural mutations each, seeded: dimensions negative, zero
-    /// or huge on initializers and inputs; attributes of the wrong kind or out of range; inputs dropped or blank; op types
-    /// swapped; element types changed; tensor data cut short; outputs redefined; opsets changed. Each compile either
-    /// succeeds or fails with one ArchNetException line, and a failed one leaves nothing in its output folder (a left
-    /// file reads "refused as ..."): never
-    /// another exception (archnetc's "internal error"), never a hang or an allocation the size of a bogus dimension.
+    /// Mutants of the teachers, one to three structural mutations each, seeded: dimensions negative, zero or huge on
+    /// initializers and inputs; attributes of the wrong kind or out of range; inputs dropped or blank; op types swapped;
+    /// element types changed; tensor data cut short; outputs redefined; opsets changed. Compiled for reference-cpu (no
+    /// rewrites) and for targets whose legalization rewrites them, distillation off. Each compile either succeeds or
+    /// fails with one ArchNetException line (a refusal of unsupported nodes lists them on the lines after), and a failed
+    /// one leaves nothing in its output folder: never another exception (archnetc's "internal error"), never a hang or an
+    /// allocation the size of a bogus dimension.
     /// </summary>
     [Theory]
-    [InlineData("fmnist_cnn", 1000)]
-    [InlineData("fmnist_vit", 400)]
-    [InlineData("fmnist_resnet", 200)]
-    public void MutatedModels_CompileOrFailWithOneLine_AndLeaveNothing(string teacher, int mutants)
+    [InlineData("fmnist_cnn", 1000, "reference-cpu", 1)]
+    [InlineData("fmnist_vit", 400, "reference-cpu", 1)]
+    [InlineData("fmnist_resnet", 200, "reference-cpu", 1)]
+    [InlineData("fmnist_cnn", 600, "archnet", 1)]
+    // Legalization's rules on mutants (the resnet needs distillation for k210, which is off: none compiles).
+    [InlineData("fmnist_resnet", 600, "kendryte-k210", 0)]
+    public void MutatedModels_CompileOrFailWithOneLine_AndLeaveNothing(string teacher, int mutants, string target, int leastCompiled)
     {
         var source = TestData.Teacher(teacher).Onnx;
         var (compiled, bad) = (0, new List<string>());
@@ -107,19 +111,21 @@ public sealed class HostileModelTests(ITestOutputHelper output) : IDisposable
             var outDir = Path.Combine(_dir, $"o{seed}");
             var fault = Corruption.Fault(() =>
             {
-                new CompilePipeline(new CompileOptions(path, "reference-cpu", outDir)
+                new CompilePipeline(new CompileOptions(path, target, outDir)
                 {
                     Calibration = "random:2",
                     TargetsDirectory = Path.Combine(TestData.RepoRoot, "targets"),
                     LayerFidelityItems = 0,
+                    Distill = DistillMode.Off,
+                    EdgeLayers = ArchNet.Passes.Quantization.LayerPrecision.EightBit,
                 }, new CollectingDiagnostics()).Run();
                 compiled++;
-            }, refused => !(Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any()));
+            }, refused => !(Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any()), listing: true);
             if (fault is not null) bad.Add($"seed {seed}: {fault}");
         }
         output.WriteLine($"compiled {compiled}, refused {mutants - compiled - bad.Count}");
         Assert.True(bad.Count == 0, string.Join("\n", bad));
         // The mutants must exercise both sides: some still compile, most are refused.
-        Assert.InRange(compiled, 1, mutants / 2);
+        Assert.InRange(compiled, leastCompiled, mutants / 2);
     }
 }

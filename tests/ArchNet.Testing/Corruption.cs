@@ -35,9 +35,10 @@ public static class Corruption
     /// <summary>
     /// Runs <paramref name="use"/> on one hostile input. Null when it succeeded, or was refused with an
     /// <see cref="ArchNetException"/> of one line that <paramref name="acceptable"/> (when given) accepts; otherwise
-    /// what went wrong, one line with the first frame of ours.
+    /// what went wrong, one line with the first frame of ours. With <paramref name="listing"/>, a refusal whose first line
+    /// ends with ':' may list what it refers to on the lines after it (the audit's unsupported nodes, one per line).
     /// </summary>
-    public static string? Fault(Action use, Func<ArchNetException, bool>? acceptable = null)
+    public static string? Fault(Action use, Func<ArchNetException, bool>? acceptable = null, bool listing = false)
     {
         try
         {
@@ -46,7 +47,9 @@ public static class Corruption
         }
         catch (ArchNetException e)
         {
-            return e.Message.Contains('\n') || acceptable?.Invoke(e) == false ? $"refused as '{e.Message}'" : null;
+            var lines = e.Message.Split('\n');
+            var shaped = lines.Length == 1 || listing && lines[0].EndsWith(':') && lines.Skip(1).All(l => l.StartsWith("  ") || l.StartsWith('('));
+            return !shaped || acceptable?.Invoke(e) == false ? $"refused as '{e.Message}'" : null;
         }
         catch (Exception e)
         {

@@ -136,6 +136,8 @@ public sealed class GroupedConvToDense : RewriteRule
     {
         if (Conv2d.Of(root) is not { Group: > 1 } c || c.Dilated) return null;
         int g = c.Group, mPer = c.M / g, k = c.KH * c.KW;
+        // Block-diagonal weights grow by the group count: past 2^26 values (256 MiB) the dense conv is no remedy.
+        if ((long)c.M * c.Cin * k > 1 << 26) return null;
         var w = new float[c.M * c.Cin * k];
         for (var o = 0; o < c.M; o++)
         {

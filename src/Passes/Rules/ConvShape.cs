@@ -16,9 +16,21 @@ internal sealed record Conv2d(Node Node, Value X, long[] XShape, float[] W, int 
         var m = (int)wt.Dims[0];
         var bias = n.Input(2) is null ? new float[m] : ConstFloats(n.Input(2));
         if (bias is null || bias.Length != m) return null;
+        // A conv whose geometry does not add up (input channels other than group x the weight's, filters not divisible
+        // by the groups) is malformed: rules leave it alone, and ONNX Runtime's check names it.
+        var group = n.GetInt("group", 1);
+        if (group < 1 || xs.Length != 4 || xs[1] != group * wt.Dims[1] || m % group != 0) return null;
+        var (strides, pads, dilations) = (Ints(n, "strides", 2, 1), Ints(n, "pads", 4, 0), Ints(n, "dilations", 2, 1));
+        if (n.GetInts("kernel_shape") is { } kernel && !kernel.SequenceEqual(wt.Dims[2..])) return null;
+        if (strides.Length != 2 || pads.Length != 4 || dilations.Length != 2) return null;
+        if (strides.Any(v => v is < 1 or > MaxGeometry) || dilations.Any(v => v is < 1 or > MaxGeometry) || pads.Any(v => v is < 0 or > MaxGeometry))
+            return null;
         return new Conv2d(n, n.Input(0)!, xs, wt.ToFloats(), m, (int)wt.Dims[1], (int)wt.Dims[2], (int)wt.Dims[3], bias,
-            Ints(n, "strides", 2, 1), Ints(n, "pads", 4, 0), Ints(n, "dilations", 2, 1), (int)n.GetInt("group", 1));
+            strides, pads, dilations, (int)group);
     }
+
+    /// <summary>Strides, pads and dilations past this are malformed, not a conv a rule should rebuild.</summary>
+    private const long MaxGeometry = 1 << 16;
 
     public int Cin => (int)XShape[1];
 
