@@ -66,7 +66,7 @@ public static class Verifier
                 if (!v.Uses.Contains((node, i)))
                     problems.Add($"node '{node.DisplayName}' ({node.OpType}) input {i} '{v.Name}' is missing from the value's uses");
             }
-            if (AxisProblem(node) is { } axisProblem) problems.Add(axisProblem);
+            if ((AxisProblem(node) ?? ReductionProblem(node)) is { } shapeProblem) problems.Add(shapeProblem);
             foreach (var sub in node.Subgraphs) CheckGraph(sub, visible, problems);
             foreach (var o in node.Outputs)
             {
@@ -87,6 +87,43 @@ public static class Verifier
         "Concat", "Softmax", "LogSoftmax", "Hardmax", "Gather", "GatherElements", "Split", "ArgMax", "ArgMin", "TopK",
         "LayerNormalization", "ScatterElements", "Compress", "Flatten",
     ];
+
+    /// <summary>
+    /// The operands of a Conv, MatMul or Gemm disagree on the dimension they reduce over, where both sizes are known:
+    /// Conv's input channels against group x the weight's, and the K of a matrix product. Such a node cannot run, and a
+    /// pass rebuilding it would index past its weights.
+    /// </summary>
+    private static string? ReductionProblem(Node node)
+    {
+        if (!node.IsDefaultDomain) return null;
+        long? Size(int input, Index axis) =>
+            node.Input(input)?.Shape is { Rank: > 0 } s && axis.GetOffset(s.Rank) is var a && a >= 0 && a < s.Rank ? s[a].Value : null;
+        switch (node.OpType)
+        {
+            case "Conv" when node.Attr("group") is null or { Kind: AttributeKind.Int }:
+            {
+                var group = node.GetInt("group", 1);
+                return Size(0, 1) is { } c && Size(1, 1) is { } perGroup && c != group * perGroup
+                    ? $"node '{node.DisplayName}' (Conv): its input has {c} channels, its weight takes {perGroup} per group x {group} group(s)"
+                    : null;
+            }
+            case "MatMul" when node.Input(0)?.Shape is { } a && node.Input(1)?.Shape is { } b:
+            {
+                var k = a.Rank > 0 ? a[^1].Value : null;
+                var kb = b.Rank switch { 0 => null, 1 => b[0].Value, _ => b[^2].Value };
+                return k is { } x && kb is { } y && x != y ? $"node '{node.DisplayName}' (MatMul): A has {x} columns, B has {y} rows" : null;
+            }
+            case "Gemm" when node.Input(0)?.Shape is { Rank: 2 } a && node.Input(1)?.Shape is { Rank: 2 } b
+                && node.Attr("transA") is null or { Kind: AttributeKind.Int } && node.Attr("transB") is null or { Kind: AttributeKind.Int }:
+            {
+                var ka = a[node.GetInt("transA", 0) != 0 ? 0 : 1].Value;
+                var kb = b[node.GetInt("transB", 0) != 0 ? 1 : 0].Value;
+                return ka is { } x && kb is { } y && x != y ? $"node '{node.DisplayName}' (Gemm): A has {x} columns, B has {y} rows (after transA/transB)" : null;
+            }
+            default:
+                return null;
+        }
+    }
 
     private static string? AxisProblem(Node node)
     {

@@ -19,7 +19,7 @@ public sealed class AuditTests
         var dw = Conv(c1, 8);
         var sum = b.Op("Add", c1, dw);
         var pooled = b.Op("Flatten", [b.Op("GlobalAveragePool", sum)], Attribute.Int("axis", 1));
-        var y = b.Op("Gemm", pooled, b.Random([4, 8]), b.Random([4]));
+        var y = b.Op("Gemm", pooled, b.Random([8, 4]), b.Random([4]));
         b.Output(y);
         return b.Build();
     }

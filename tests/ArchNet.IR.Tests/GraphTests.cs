@@ -98,6 +98,33 @@ public sealed class GraphTests
     }
 
     [Fact]
+    public void Verifier_RejectsOperandsThatDisagreeOnTheReducedDimension()
+    {
+        var g = new Graph();
+        Value In(string name, params long[] dims)
+        {
+            var v = new Value(name, new TensorType(ElementType.Float, Shape.Of(dims)));
+            g.Inputs.Add(v);
+            return v;
+        }
+        void Op(string name, string op, Value[] inputs, params Attribute[] attributes) =>
+            g.Add(new Node(op, inputs, [new Value(name)], attributes, name));
+        var image = In("image", 1, 6, 8, 8);
+        Op("conv_ok", "Conv", [image, In("w3", 4, 3, 3, 3)], Attribute.Int("group", 2));
+        Op("conv_bad", "Conv", [image, In("w4", 4, 4, 3, 3)], Attribute.Int("group", 2));
+        Op("matmul_ok", "MatMul", [In("a", 2, 5, 7), In("b", 7, 3)]);
+        Op("matmul_bad", "MatMul", [In("c", 5, 7), In("d", 6, 3)]);
+        Op("gemm_ok", "Gemm", [In("e", 5, 7), In("f", 3, 7)], Attribute.Int("transB", 1));
+        Op("gemm_bad", "Gemm", [In("h", 5, 7), In("i", 3, 7)]);
+        var problems = Verifier.Check(g);
+        Assert.Equal([
+            "node 'conv_bad' (Conv): its input has 6 channels, its weight takes 4 per group x 2 group(s)",
+            "node 'matmul_bad' (MatMul): A has 7 columns, B has 6 rows",
+            "node 'gemm_bad' (Gemm): A has 7 columns, B has 3 rows (after transA/transB)",
+        ], problems);
+    }
+
+    [Fact]
     public void FreshName_AvoidsExistingNames()
     {
         var (g, _, _, _) = Chain();
