@@ -11,6 +11,20 @@ public sealed class CanonicalizationTests(ITestOutputHelper output)
     private static string Histogram(Model m) =>
         string.Join(", ", m.Graph.Nodes.GroupBy(n => n.OpType).OrderByDescending(g => g.Count()).ThenBy(g => g.Key).Select(g => $"{g.Key} {g.Count()}"));
 
+    /// <summary>A model that is malformed as given, where only inferred shapes show it (a Gemm whose K disagrees with
+    /// the flattened input's), is reported as such, not as if the first pass had broken it.</summary>
+    [Fact]
+    public void MalformedAsGiven_IsReportedAsTheModel_NotAsAPass()
+    {
+        var b = new GraphBuilder();
+        var flat = b.Op("Flatten", [b.Input("x", 1, 2, 3, 4)], ArchNet.IR.Attribute.Int("axis", 1));
+        b.Output(b.Op("Gemm", flat, b.Random([20, 5])));
+        flat.Type = null; // as an exporter leaves intermediate values: untyped until shapes are inferred
+        var e = Assert.Throws<ArchNetException>(() => Canonicalize.Run(b.Model, new PassContext(SilentDiagnostics.Instance)));
+        Assert.Contains("invalid graph after its shapes were inferred (the model as given is malformed): node 'gemm", e.Message);
+        Assert.Contains("A has 24 columns, B has 20 rows", e.Message);
+    }
+
     [Theory]
     [InlineData("minilm", "LayerNormalization", 13)]
     [InlineData("minilm", "Gelu", 6)]

@@ -7,6 +7,7 @@ namespace ArchNet.Passes.Canonicalization;
 public sealed class ShapePropagation : IPass
 {
     public string Name => "shape-propagation";
+    public bool OnlyInfersTypes => true;
     public int Run(Model model, PassContext context) => ShapeInference.Run(model.Graph);
 }
 
