@@ -90,7 +90,8 @@ public static class Verifier
 
     /// <summary>
     /// The operands of a Conv, MatMul or Gemm disagree on the dimension they reduce over, where both sizes are known:
-    /// Conv's input channels against group x the weight's, and the K of a matrix product. Such a node cannot run, and a
+    /// Conv's input channels against group x the weight's (and its groups against its filters), and the K of a matrix
+    /// product. Such a node cannot run, and a
     /// pass rebuilding it would index past its weights.
     /// </summary>
     private static string? ReductionProblem(Node node)
@@ -103,6 +104,9 @@ public static class Verifier
             case "Conv" when node.Attr("group") is null or { Kind: AttributeKind.Int }:
             {
                 var group = node.GetInt("group", 1);
+                if (group < 1) return $"node '{node.DisplayName}' (Conv): group {group} is not a positive count";
+                if (Size(1, 0) is { } filters && filters % group != 0)
+                    return $"node '{node.DisplayName}' (Conv): its {filters} filters do not divide into {group} groups";
                 return Size(0, 1) is { } c && Size(1, 1) is { } perGroup && c != group * perGroup
                     ? $"node '{node.DisplayName}' (Conv): its input has {c} channels, its weight takes {perGroup} per group x {group} group(s)"
                     : null;

@@ -112,6 +112,8 @@ public sealed class GraphTests
         var image = In("image", 1, 6, 8, 8);
         Op("conv_ok", "Conv", [image, In("w3", 4, 3, 3, 3)], Attribute.Int("group", 2));
         Op("conv_bad", "Conv", [image, In("w4", 4, 4, 3, 3)], Attribute.Int("group", 2));
+        Op("conv_groups", "Conv", [image, In("w5", 5, 2, 3, 3)], Attribute.Int("group", 3));
+        Op("conv_zero", "Conv", [image, In("w6", 4, 6, 3, 3)], Attribute.Int("group", 0));
         Op("matmul_ok", "MatMul", [In("a", 2, 5, 7), In("b", 7, 3)]);
         Op("matmul_bad", "MatMul", [In("c", 5, 7), In("d", 6, 3)]);
         Op("gemm_ok", "Gemm", [In("e", 5, 7), In("f", 3, 7)], Attribute.Int("transB", 1));
@@ -119,6 +121,8 @@ public sealed class GraphTests
         var problems = Verifier.Check(g);
         Assert.Equal([
             "node 'conv_bad' (Conv): its input has 6 channels, its weight takes 4 per group x 2 group(s)",
+            "node 'conv_groups' (Conv): its 5 filters do not divide into 3 groups",
+            "node 'conv_zero' (Conv): group 0 is not a positive count",
             "node 'matmul_bad' (MatMul): A has 7 columns, B has 6 rows",
             "node 'gemm_bad' (Gemm): A has 7 columns, B has 3 rows (after transA/transB)",
         ], problems);

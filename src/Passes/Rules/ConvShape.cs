@@ -16,10 +16,9 @@ internal sealed record Conv2d(Node Node, Value X, long[] XShape, float[] W, int 
         var m = (int)wt.Dims[0];
         var bias = n.Input(2) is null ? new float[m] : ConstFloats(n.Input(2));
         if (bias is null || bias.Length != m) return null;
-        // A conv whose geometry does not add up (input channels other than group x the weight's, filters not divisible
-        // by the groups) is malformed: rules leave it alone, and ONNX Runtime's check names it.
+        // Channels, groups and filters agree: the verifier refuses a conv whose do not before any rule runs. What it
+        // does not judge, attribute counts and sizes, a rule that rebuilds the conv checks here.
         var group = n.GetInt("group", 1);
-        if (group < 1 || xs.Length != 4 || xs[1] != group * wt.Dims[1] || m % group != 0) return null;
         var (strides, pads, dilations) = (Ints(n, "strides", 2, 1), Ints(n, "pads", 4, 0), Ints(n, "dilations", 2, 1));
         if (n.GetInts("kernel_shape") is { } kernel && !kernel.SequenceEqual(wt.Dims[2..])) return null;
         if (strides.Length != 2 || pads.Length != 4 || dilations.Length != 2) return null;
