@@ -94,7 +94,7 @@ internal static class StandardOps
         yield return new("DepthToSpace") { InferTypes = n => [SpaceDepth(n, inverse: true)] };
         yield return new("SpaceToDepth") { InferTypes = n => [SpaceDepth(n, inverse: false)] };
 
-        foreach (var op in new[] { "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSumExp" })
+        foreach (var op in new[] { "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp" })
             yield return new(op) { InferTypes = n => [Reduce(n, In(n, 0)?.ElementType)], Macs = n => Elements(In(n, 0)) };
         foreach (var op in new[] { "ArgMax", "ArgMin" })
             yield return new(op) { InferTypes = n => [Reduce(n, ElementType.Int64)] };

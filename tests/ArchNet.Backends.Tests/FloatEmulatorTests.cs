@@ -49,6 +49,44 @@ public sealed class FloatEmulatorTests
         AssertOutputMatchesOnnxRuntime(b.Build(), y, op);
     }
 
+    /// <summary>
+    /// Every Reduce op (decompositions leave ReduceMax and ReduceSum behind: Softmax for chips without it), over the axes
+    /// of input 1 (opset 18) or of the attribute (opset 13; ReduceSum took its axes as an input from 13 on), with and
+    /// without keepdims, over all axes, and as the identity of noop_with_empty_axes. ReduceLogSum reads Exp(x), which is
+    /// positive.
+    /// </summary>
+    [Theory]
+    [InlineData("ReduceMean", 18, "1", 1)]
+    [InlineData("ReduceSum", 18, "-1", 0)]
+    [InlineData("ReduceSum", 11, "0,2", 1)]
+    [InlineData("ReduceMax", 18, "-1", 1)]
+    [InlineData("ReduceMax", 13, "1,2", 0)]
+    [InlineData("ReduceMin", 18, "0", 1)]
+    [InlineData("ReduceMin", 13, "", 0)]
+    [InlineData("ReduceProd", 18, "2", 1)]
+    [InlineData("ReduceL1", 18, "", 1)]
+    [InlineData("ReduceL2", 13, "-1", 0)]
+    [InlineData("ReduceSumSquare", 18, "1", 0)]
+    [InlineData("ReduceLogSum", 18, "-1", 1)]
+    [InlineData("ReduceLogSumExp", 18, "1,2", 1)]
+    [InlineData("ReduceSum", 18, "noop", 1)]
+    public void FloatMode_MatchesOnnxRuntime_OnReduce(string op, int opset, string axes, int keepdims)
+    {
+        var b = new GraphBuilder(opset: opset, seed: 3);
+        var x = b.Input("x", 2, 3, 4);
+        var input = op == "ReduceLogSum" ? b.Op("Exp", x) : x;
+        var attributes = new List<IR.Attribute> { IR.Attribute.Int("keepdims", keepdims) };
+        var list = axes is "" or "noop" ? [] : axes.Split(',').Select(long.Parse).ToArray();
+        var axesAsInput = opset >= 18 || (op == "ReduceSum" && opset >= 13);
+        Value? axesValue = null;
+        if (axes == "noop") attributes.Add(IR.Attribute.Int("noop_with_empty_axes", 1));
+        else if (list.Length > 0 && axesAsInput) axesValue = b.Ints(list);
+        else if (list.Length > 0) attributes.Add(IR.Attribute.Ints("axes", list));
+        var y = b.Op(op, axesValue is null ? [input] : [input, axesValue], [.. attributes]);
+        b.Output(y);
+        AssertOutputMatchesOnnxRuntime(b.Build(), y, $"{op} opset {opset} axes [{axes}] keepdims {keepdims}");
+    }
+
     /// <summary>One op's output <paramref name="y"/> on inputs in [-4, 4]: the emulator's float mode against ONNX Runtime,
     /// shape and values (max relative error below 1e-5).</summary>
     private static void AssertOutputMatchesOnnxRuntime(Model model, Value y, string what)

@@ -13,7 +13,7 @@ public static class OpGraphs
         "Conv1d", "ConvTranspose2x2", "ConvTransposePadded", "ConvTransposeGrouped", "ConvTransposeOutputShape", "ConvTranspose1d", "Gemm", "GemmNoTrans", "MatMulConst",
         "MatMulActivations", "MatMulActivationsLongK", "Add", "AddBroadcast", "Sub", "Mul", "Concat", "Slice", "MaxPool", "MaxPoolPadded", "AveragePool",
         "AveragePoolPadded", "GlobalAveragePool", "Relu", "Clip", "Reshape", "Flatten", "Transpose", "Softmax", "Pad",
-        "Sigmoid", "ResidualBlock",
+        "Sigmoid", "ResidualBlock", "DepthToSpaceDcr", "DepthToSpaceCrd", "SpaceToDepth", "PRelu", "ReduceMax",
     ];
 
     public static Model Build(string name, int seed = 1)
@@ -250,6 +250,19 @@ public static class OpGraphs
                 y = b.Op("Gemm", [g, b.Random([3, 4]), b.Random([3])], Attribute.Int("transB", 1));
                 break;
             }
+            case "DepthToSpaceDcr" or "DepthToSpaceCrd":
+                y = b.Op("DepthToSpace", [b.Input("x", 2, 8, 3, 2)], Attribute.Int("blocksize", 2),
+                    Attribute.String("mode", name == "DepthToSpaceCrd" ? "CRD" : "DCR"));
+                break;
+            case "SpaceToDepth":
+                y = b.Op("SpaceToDepth", [b.Input("x", 1, 3, 6, 4)], Attribute.Int("blocksize", 2));
+                break;
+            case "PRelu":
+                y = b.Op("PRelu", b.Input("x", 1, 4, 3, 3), b.Random([4, 1, 1], 0.05f, 0.5f));
+                break;
+            case "ReduceMax":
+                y = b.Op("ReduceMax", [b.Input("x", 2, 3, 5)], Attribute.Ints("axes", -1));
+                break;
             default: throw new ArgumentException(name);
         }
         b.Output(y);

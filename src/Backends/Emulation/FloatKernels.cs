@@ -7,11 +7,19 @@ internal static class FloatKernels
 {
     /// <summary>Whether the emulator has a float kernel for <paramref name="node"/>: in integer mode, every op without an
     /// integer kernel runs as a host float op, so this is what the emulator can run at all.</summary>
-    public static bool Handles(Node node) => node.IsDefaultDomain && (Movement.Handles(node.OpType) || Kernels.ContainsKey(node.OpType));
+    public static bool Handles(Node node) => node.IsDefaultDomain
+        ? Movement.Handles(node.OpType) || Kernels.ContainsKey(node.OpType)
+        : node.Domain == MicrosoftDomain && MicrosoftKernels.ContainsKey(node.OpType);
+
+    /// <summary>ONNX Runtime's contrib domain, whose ops rules may emit because ONNX Runtime runs them.</summary>
+    private const string MicrosoftDomain = "com.microsoft";
 
     public static IReadOnlyList<Tensor> Run(Node node, Tensor?[] a)
     {
-        if (!node.IsDefaultDomain) throw new ArchNetException($"emulator: op {node.Domain}.{node.OpType} (node '{node.DisplayName}') is not emulated");
+        if (!node.IsDefaultDomain)
+            return node.Domain == MicrosoftDomain && MicrosoftKernels.TryGetValue(node.OpType, out var contrib)
+                ? [contrib(node, a)]
+                : throw new ArchNetException($"emulator: op {node.Domain}.{node.OpType} (node '{node.DisplayName}') is not emulated");
         if (Movement.Handles(node.OpType))
         {
             var pad = node.OpType == "Pad" && a.Length > 2 && a[2] is { } v ? v.ToReal()[0] : 0;
@@ -37,6 +45,7 @@ internal static class FloatKernels
         ["Max"] = (node, a) => Binary(a[0]!, a[1]!, MathF.Max),
         ["Min"] = (node, a) => Binary(a[0]!, a[1]!, MathF.Min),
         ["Relu"] = (node, a) => Map(a[0]!, x => x > 0 ? x : 0),
+        ["PRelu"] = (node, a) => Binary(a[0]!, a[1]!, (x, slope) => x < 0 ? x * slope : x),
         ["LeakyRelu"] = (node, a) => Map(a[0]!, x => x >= 0 ? x : x * node.GetFloat("alpha", 0.01f)),
         ["Clip"] = (node, a) => Clip(node, a),
         ["Sigmoid"] = (node, a) => Map(a[0]!, x => 1f / (1f + MathF.Exp(-x))),
@@ -59,12 +68,28 @@ internal static class FloatKernels
         ["ConstantOfShape"] = (node, a) => ConstantOfShape(node, a[0]!),
         ["Constant"] = (node, a) => Tensor.FromTensorData(node.Attr("value")!.AsTensor()),
         ["Cast"] = (node, a) => Cast(node, a[0]!),
-        ["ReduceMean"] = (node, a) => ReduceMean(node, a),
+        ["ReduceMean"] = (node, a) => Reduce(node, a),
+        ["ReduceSum"] = (node, a) => Reduce(node, a),
+        ["ReduceMax"] = (node, a) => Reduce(node, a),
+        ["ReduceMin"] = (node, a) => Reduce(node, a),
+        ["ReduceProd"] = (node, a) => Reduce(node, a),
+        ["ReduceL1"] = (node, a) => Reduce(node, a),
+        ["ReduceL2"] = (node, a) => Reduce(node, a),
+        ["ReduceSumSquare"] = (node, a) => Reduce(node, a),
+        ["ReduceLogSum"] = (node, a) => Reduce(node, a),
+        ["ReduceLogSumExp"] = (node, a) => Reduce(node, a),
         ["Resize"] = (node, a) => Resize(node, a),
         ["LayerNormalization"] = (node, a) => LayerNorm(node, a),
         ["Gelu"] = (node, a) => Map(a[0]!, node.GetString("approximate", "none") == "tanh"
             ? x => 0.5f * x * (1f + MathF.Tanh(0.7978845608f * (x + 0.044715f * x * x * x)))
             : x => (float)(0.5 * x * (1 + Erf(x / Math.Sqrt(2))))),
+    };
+
+    /// <summary>The float kernels of com.microsoft ops.</summary>
+    private static readonly Dictionary<string, Func<Node, Tensor?[], Tensor>> MicrosoftKernels = new(StringComparer.Ordinal)
+    {
+        // x * sigmoid(alpha * x): SiLU at alpha 1 (RecognizeSilu).
+        ["QuickGelu"] = (node, a) => Map(a[0]!, x => x / (1f + MathF.Exp(-node.GetFloat("alpha", 1.702f) * x))),
     };
 
     private static Tensor F(Tensor? t) => t is null ? throw new ArgumentException("missing input")
@@ -444,20 +469,62 @@ internal static class FloatKernels
         return Tensor.FromLongs(x.Shape, x.Longs ?? [.. x.ToReal().Select(v => (long)v)]);
     }
 
-    private static Tensor ReduceMean(Node node, Tensor?[] a)
+    /// <summary>
+    /// The ONNX Reduce* ops over the axes of input 1 (opset 18; ReduceSum since 13) or of the <c>axes</c> attribute (earlier
+    /// opsets), all axes when none are given unless <c>noop_with_empty_axes</c> (the input unchanged), with <c>keepdims</c>.
+    /// Elements are folded in row-major order in float; ReduceLogSumExp subtracts each output's maximum first, as
+    /// ONNX Runtime does, so large inputs do not overflow.
+    /// </summary>
+    private static Tensor Reduce(Node node, Tensor?[] a)
     {
         var x = F(a[0]);
-        var axes = (a.Length > 1 && a[1] is { } t ? Movement.Longs(t) : node.GetInts("axes")?.ToArray() ?? [.. Enumerable.Range(0, x.Rank).Select(i => (long)i)])
+        var given = a.Length > 1 && a[1] is { } t ? Movement.Longs(t) : node.GetInts("axes")?.ToArray();
+        if (given is not { Length: > 0 } && node.GetInt("noop_with_empty_axes", 0) != 0) return x;
+        var axes = (given is { Length: > 0 } ? given : [.. Enumerable.Range(0, x.Rank).Select(i => (long)i)])
             .Select(v => Movement.NormAxis(v, x.Rank)).ToHashSet();
         var keep = node.GetInt("keepdims", 1) != 0;
         var outShape = x.Shape.Select((d, i) => axes.Contains(i) ? 1 : d).ToArray();
         var map = BroadcastMap(outShape, x.Shape);
-        var sum = new float[Tensor.ShapeLength(outShape)];
         var src = x.Floats!;
-        for (var i = 0; i < src.Length; i++) sum[map[i]] += src[i];
-        var count = x.Length / sum.Length;
-        for (var i = 0; i < sum.Length; i++) sum[i] /= count;
-        return Tensor.FromFloats(keep ? outShape : [.. outShape.Where((d, i) => !axes.Contains(i))], sum);
+        var r = new float[Tensor.ShapeLength(outShape)];
+        var count = r.Length == 0 ? 0 : src.Length / r.Length;
+        float[]? shift = null;
+        switch (node.OpType)
+        {
+            case "ReduceMax": Array.Fill(r, float.NegativeInfinity); break;
+            case "ReduceMin": Array.Fill(r, float.PositiveInfinity); break;
+            case "ReduceProd": Array.Fill(r, 1f); break;
+            case "ReduceLogSumExp":
+                shift = new float[r.Length];
+                Array.Fill(shift, float.NegativeInfinity);
+                for (var i = 0; i < src.Length; i++) shift[map[i]] = MathF.Max(shift[map[i]], src[i]);
+                for (var o = 0; o < shift.Length; o++) if (float.IsInfinity(shift[o])) shift[o] = 0;
+                break;
+        }
+        for (var i = 0; i < src.Length; i++)
+        {
+            var (o, v) = (map[i], src[i]);
+            r[o] = node.OpType switch
+            {
+                "ReduceMax" => MathF.Max(r[o], v),
+                "ReduceMin" => MathF.Min(r[o], v),
+                "ReduceProd" => r[o] * v,
+                "ReduceL1" => r[o] + MathF.Abs(v),
+                "ReduceL2" or "ReduceSumSquare" => r[o] + v * v,
+                "ReduceLogSumExp" => r[o] + MathF.Exp(v - shift![o]),
+                _ => r[o] + v, // ReduceSum, ReduceMean, ReduceLogSum
+            };
+        }
+        for (var o = 0; o < r.Length; o++)
+            r[o] = node.OpType switch
+            {
+                "ReduceMean" => r[o] / count,
+                "ReduceL2" => MathF.Sqrt(r[o]),
+                "ReduceLogSum" => MathF.Log(r[o]),
+                "ReduceLogSumExp" => MathF.Log(r[o]) + shift![o],
+                _ => r[o],
+            };
+        return Tensor.FromFloats(keep ? outShape : [.. outShape.Where((d, i) => !axes.Contains(i))], r);
     }
 
     /// <summary>ONNX LayerNormalization (opset 17): normalized over the axes from <c>axis</c> on, then scale and bias (broadcast).</summary>

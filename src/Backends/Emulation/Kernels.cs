@@ -34,7 +34,7 @@ internal sealed partial class Kernels(QuantSemantics semantics)
             "Relu" or "MaxPool" or "AveragePool" or "GlobalAveragePool" => Act(0) && node.Outputs.Count == 1,
             "Clip" => Act(0) && ConstOrAbsent(1) && ConstOrAbsent(2),
             "Concat" => node.Inputs.All(v => v is not null && (isQuantizedActivation(v) || (v.IsConstant && PerTensor(v)))),
-            "Reshape" or "Flatten" or "Transpose" or "Squeeze" or "Unsqueeze" or "Identity" or "Dropout" => Act(0),
+            "Reshape" or "Flatten" or "Transpose" or "Squeeze" or "Unsqueeze" or "Identity" or "Dropout" or "DepthToSpace" or "SpaceToDepth" => Act(0),
             "Slice" or "Gather" => Act(0) && node.Inputs.Skip(1).All(v => v is null || v.IsConstant),
             "Softmax" => Act(0) && SoftmaxAlongLastAxis(node),
             "Pad" => Act(0) && node.GetString("mode", "constant") == "constant" && node.Inputs.Skip(1).All(v => v is null || v.IsAbsent || v.IsConstant),

@@ -9,7 +9,7 @@ namespace ArchNet.Backends.Emulation;
 internal static class Movement
 {
     public static bool Handles(string op) => op is "Reshape" or "Flatten" or "Transpose" or "Squeeze" or "Unsqueeze"
-        or "Slice" or "Concat" or "Pad" or "Gather" or "Identity" or "Dropout" or "Split";
+        or "Slice" or "Concat" or "Pad" or "Gather" or "Identity" or "Dropout" or "Split" or "DepthToSpace" or "SpaceToDepth";
 
     public static Tensor[] Run(Node node, Tensor?[] a, double padValue = 0) => node.OpType switch
     {
@@ -24,6 +24,8 @@ internal static class Movement
         "Pad" => [Pad(node, a, padValue)],
         "Gather" => [Gather(a[0]!, a[1]!, (int)node.GetInt("axis", 0))],
         "Split" => Split(node, a),
+        "DepthToSpace" => [DepthToSpace(node, a[0]!)],
+        "SpaceToDepth" => [SpaceToDepth(node, a[0]!)],
         _ => throw new InvalidOperationException($"{node.OpType} is not a movement op"),
     };
 
@@ -49,6 +51,27 @@ internal static class Movement
         if (Tensor.ShapeLength(shape) != Tensor.ShapeLength(input))
             throw new ArgumentException($"cannot reshape [{string.Join(",", input)}] to [{string.Join(",", spec)}]");
         return shape;
+    }
+
+    /// <summary>ONNX DepthToSpace: channel blocks of <c>blocksize</c>² moved into space, in DCR order (depth, column, row:
+    /// the block index outermost) or CRD (the channel outermost, as PixelShuffle).</summary>
+    private static Tensor DepthToSpace(Node node, Tensor x)
+    {
+        var bs = (int)node.GetInt("blocksize", 0);
+        var (n, c, h, w) = (x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]);
+        var depth = c / (bs * bs);
+        var crd = node.GetString("mode", "DCR") == "CRD";
+        var split = x.Reshaped(crd ? [n, depth, bs, bs, h, w] : [n, bs, bs, depth, h, w]);
+        return Transpose(split, crd ? [0, 1, 4, 2, 5, 3] : [0, 3, 4, 1, 5, 2]).Reshaped([n, depth, h * bs, w * bs]);
+    }
+
+    /// <summary>ONNX SpaceToDepth: each <c>blocksize</c>² patch of space moved into channels, the block index outermost.</summary>
+    private static Tensor SpaceToDepth(Node node, Tensor x)
+    {
+        var bs = (int)node.GetInt("blocksize", 0);
+        var (n, c, h, w) = (x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]);
+        var split = x.Reshaped([n, c, h / bs, bs, w / bs, bs]);
+        return Transpose(split, [0, 3, 5, 1, 2, 4]).Reshaped([n, c * bs * bs, h / bs, w / bs]);
     }
 
     private static Tensor Flatten(Node node, Tensor x)

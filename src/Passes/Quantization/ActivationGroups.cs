@@ -12,7 +12,7 @@ public sealed class ActivationGroups
 {
     private static readonly HashSet<string> Tied =
         ["Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Dropout", "Slice", "Gather", "Pad",
-         "MaxPool", "Relu", "Clip", "Concat", "Split"];
+         "MaxPool", "Relu", "Clip", "Concat", "Split", "DepthToSpace", "SpaceToDepth"];
 
     private readonly Dictionary<Value, Value> _parent;
 
