@@ -264,8 +264,17 @@ public sealed class Distiller(DistillationOptions options, IDiagnostics diagnost
         var teacherNames = teacher.Graph.Nodes.Where(nd => CutOps.Contains(nd.OpType)).SelectMany(nd => nd.Outputs)
             .Where(v => v.ElementType == ElementType.Float).Select(v => v.Name).ToHashSet();
         var teacherOutputs = teacher.Graph.Outputs.Select(v => v.Name).ToHashSet();
-        var candidates = student.Graph.Nodes.SelectMany(nd => nd.Outputs).Select(v => v.Name)
-            .Where(teacherNames.Contains).Where(nm => !teacherOutputs.Contains(nm)).Distinct().ToList();
+        // A cut is compared as a batch of items, the student's perhaps as items run one by one and concatenated: the items
+        // must lead it. Sequence-first attention's [17, N*4, 16] they do not lead (N results of one item concatenated are
+        // not the N stacked items the teacher gives), so such tensors are not cut.
+        var axes = ItemAxes.Of(student.Graph, Opset(student));
+        bool ItemsLead(Value v) => axes is null || axes.Positions.TryGetValue(v, out var p) && v.Shape is { } shape && p.Leads(shape);
+        var shared = student.Graph.Nodes.SelectMany(nd => nd.Outputs)
+            .Where(v => teacherNames.Contains(v.Name) && !teacherOutputs.Contains(v.Name)).DistinctBy(v => v.Name).ToList();
+        var candidates = shared.Where(ItemsLead).Select(v => v.Name).ToList();
+        if (shared.FirstOrDefault(v => !ItemsLead(v)) is { } first)
+            diagnostics.Info($"distillation: {shared.Count - candidates.Count} tensor(s) shared with the teacher are not cut points: the items " +
+                $"do not lead them (first {first.Name}, {first.Shape})");
         var keep = Math.Max(0, options.MaxBlocks - 1);
         var chosen = candidates.Count <= keep ? candidates
             : [.. Enumerable.Range(1, keep).Select(i => candidates[(int)Math.Round((double)i * candidates.Count / (keep + 1)) - 1]).Distinct()];
