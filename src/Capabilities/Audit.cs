@@ -49,7 +49,11 @@ public sealed record AuditReport(string Model, int TotalNodes, long TotalMacs, i
 {
     /// <summary>Audits the main graph's nodes; Constant nodes are data, not work, and are not counted.
     /// MACs come from the IR's op registry (run shape inference first for them to be known).</summary>
-    public static AuditReport Run(Model model, IReadOnlyList<Capability> targets, RemedyRegistry remedies, bool withIntersection = true)
+    /// <param name="judgedAs">The node a remedy is judged on, for each node of <paramref name="model"/>: the same node in
+    /// the form the compile's legalization sees (sizes bound, shape arithmetic folded: a Div whose divisor is computed
+    /// from shapes is a Div by a constant there). Null: the node itself.</param>
+    public static AuditReport Run(Model model, IReadOnlyList<Capability> targets, RemedyRegistry remedies, bool withIntersection = true,
+        Func<Node, Node>? judgedAs = null)
     {
         var nodes = model.Graph.Nodes.Where(n => !(n.OpType == "Constant" && n.IsDefaultDomain)).ToList();
         var macs = nodes.Select(n => OpRegistry.Macs(n)).ToList();
@@ -78,14 +82,18 @@ public sealed record AuditReport(string Model, int TotalNodes, long TotalMacs, i
                 }
                 else failing.Add((nodes[i], m, result));
             }
+            // Nodes of one op failing the same rules can still differ in remedy (most of a model's Unsqueezes fold, one
+            // may not): the remedy is part of the group.
             var groups = failing
-                .GroupBy(f => f.Node.OpType + "\n" + string.Join("\n", f.Result.Violations.Select(v => v.ConstraintId).Distinct().Order(StringComparer.Ordinal)))
+                .Select(f => (f.Node, f.Macs, f.Result, Remedy: remedies.Find(judgedAs?.Invoke(f.Node) ?? f.Node, target, f.Result.Violations)))
+                .GroupBy(f => f.Node.OpType + "\n" + string.Join("\n", f.Result.Violations.Select(v => v.ConstraintId).Distinct().Order(StringComparer.Ordinal))
+                    + "\n" + f.Remedy.Name)
                 .Select(g =>
                 {
                     var first = g.First();
                     var ids = first.Result.Violations.Select(v => v.ConstraintId).Distinct().Order(StringComparer.Ordinal).ToImmutableArray();
                     var reason = string.Join("; ", first.Result.Violations.DistinctBy(v => v.ConstraintId).Select(v => v.Message));
-                    var remedy = remedies.Find(first.Node, target, first.Result.Violations);
+                    var remedy = first.Remedy;
                     var groupMacs = g.Sum(f => f.Macs);
                     return new UnsupportedGroup(first.Node.OpType, reason, ids, g.Count(), groupMacs,
                         totalMacs == 0 ? null : (double)groupMacs / totalMacs, remedy.Name, remedy.Kind, remedy.Summary,

@@ -4,6 +4,10 @@ namespace ArchNet.Capabilities;
 
 public enum RemedyKind
 {
+    /// <summary>Canonicalization removes it before anything is rewritten: a node computed from constants and static
+    /// shapes once the inputs' sizes are bound (a PyTorch export's Shape -> Gather -> Unsqueeze -> Concat chains), an
+    /// Identity or Dropout, or a node only such nodes read.</summary>
+    Fold,
     /// <summary>An exact rewrite into supported ops with the same numerics.</summary>
     Rewrite,
     /// <summary>A replacement block trained by the distillation pass.</summary>
@@ -12,17 +16,20 @@ public enum RemedyKind
     None,
 }
 
-/// <summary>What the compiler would do about an unsupported node: the name of an exact rewrite, "retrain", or "none yet".</summary>
+/// <summary>What the compiler would do about an unsupported node: "fold", the name of an exact rewrite, "retrain", or "none yet".</summary>
 public sealed record Remedy(RemedyKind Kind, string Name, string Summary)
 {
     public static Remedy NoneYet { get; } = new(RemedyKind.None, "none yet", "no rewrite or retrained replacement is registered");
+
+    public static Remedy Fold { get; } = new(RemedyKind.Fold, "fold",
+        "canonicalization removes it (a constant once the inputs' sizes are bound, as the compile binds them; a no-op; or only read by such nodes): the chip never sees it");
 
     public static Remedy Rewrite(string ruleName, string summary) => new(RemedyKind.Rewrite, ruleName, summary);
 
     /// <summary>A distillation replacement; <paramref name="replacement"/> says what the student uses (e.g. "concat + 3x3 conv").</summary>
     public static Remedy Retrain(string replacement) => new(RemedyKind.Retrain, "retrain", replacement);
 
-    /// <summary>The word shown in reports: the rewrite's name, "retrain", or "none yet".</summary>
+    /// <summary>The word shown in reports: "fold", the rewrite's name, "retrain", or "none yet".</summary>
     public override string ToString() => Name;
 }
 
@@ -49,7 +56,7 @@ public sealed record RemedyRegistration(string OpType, Remedy Remedy)
 /// Remedies the compiler has, filled by the passes that own them: the rewrite pass registers each rule, the
 /// distillation pass registers its "retrain" replacements. Capabilities references neither; passes call
 /// <see cref="Register"/> (or implement <see cref="IRemedySource"/>) and the CLI hands the filled registry to the audit.
-/// Exact rewrites win over retraining; among equals the first registered wins.
+/// Folding wins over exact rewrites, and exact rewrites over retraining; among equals the first registered wins.
 /// </summary>
 public sealed class RemedyRegistry
 {
@@ -79,10 +86,18 @@ public sealed class RemedyRegistry
         foreach (var e in _entries)
         {
             if (!e.Matches(node, capability, violations)) continue;
-            if (best is null || (e.Remedy.Kind == RemedyKind.Rewrite && best.Remedy.Kind != RemedyKind.Rewrite)) best = e;
+            if (best is null || Rank(e.Remedy.Kind) > Rank(best.Remedy.Kind)) best = e;
         }
         return best?.Remedy ?? Remedy.NoneYet;
     }
+
+    private static int Rank(RemedyKind kind) => kind switch
+    {
+        RemedyKind.Fold => 3,
+        RemedyKind.Rewrite => 2,
+        RemedyKind.Retrain => 1,
+        _ => 0,
+    };
 }
 
 /// <summary>A pass (or plugin) that owns remedies and registers them.</summary>

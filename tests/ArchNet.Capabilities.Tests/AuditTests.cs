@@ -56,6 +56,49 @@ public sealed class AuditTests
         Assert.Equal("retrain", t.Unsupported[1].Remedy);
     }
 
+    /// <summary>"fold" (canonicalization removes the node) wins over a rewrite; nodes of one op and reason that differ in
+    /// remedy are separate groups, each with its own remedy.</summary>
+    [Fact]
+    public void Remedies_FoldWinsOverRewrite_AndSplitsAGroupByRemedy()
+    {
+        var archnet = Fixtures.Catalog.Load("archnet");
+        var model = SmallNet();
+        var dw = model.Graph.Nodes.Single(n => n.OpType == "Conv" && n.GetInt("group", 1) == 8);
+        var registry = new RemedyRegistry()
+            .Register("Conv", Remedy.Rewrite("depthwise-to-dense", "dense"), violation: "oneOf.group")
+            .Register("Add", Remedy.Rewrite("add-to-concat", "concat"))
+            .Register("Add", Remedy.Fold, canHandle: (node, _) => node.OpType == "Add");
+        var t = AuditReport.Run(model, [archnet], registry).Targets.Single();
+        Assert.Equal(("Add", "fold", RemedyKind.Fold), t.Unsupported.Where(g => g.OpType == "Add").Select(g => (g.OpType, g.Remedy, g.RemedyKind)).Single());
+        Assert.Equal("depthwise-to-dense", t.Unsupported.Single(g => g.OpType == "Conv").Remedy);
+
+        // Two Adds failing alike, one folding: two groups.
+        var b = new GraphBuilder();
+        var x = b.Input("x", 1, 4);
+        var first = b.Op("Add", x, b.Random([4]));
+        b.Output(b.Op("Add", first, b.Random([4])));
+        var twoAdds = b.Build();
+        var folding = new RemedyRegistry().Register("Add", Remedy.Fold, canHandle: (node, _) => node.Outputs[0] == first);
+        var groups = AuditReport.Run(twoAdds, [archnet], folding).Targets.Single().Unsupported;
+        Assert.Equal(["fold", "none yet"], groups.Select(g => g.Remedy).Order(StringComparer.Ordinal));
+        Assert.All(groups, g => Assert.Equal(1, g.NodeCount));
+    }
+
+    /// <summary>A remedy is judged on the node legalization will see (sizes bound, shape arithmetic folded) when the
+    /// caller gives one.</summary>
+    [Fact]
+    public void Remedies_AreJudgedOnTheNodeTheCallerMaps()
+    {
+        var archnet = Fixtures.Catalog.Load("archnet");
+        var model = SmallNet();
+        var judged = new HashSet<Node>();
+        var registry = new RemedyRegistry().Register("Add", Remedy.Retrain("concat + 3x3 conv"), canHandle: (node, _) => judged.Add(node));
+        var stand = new Node("Add", [], [], [], "stand-in");
+        var t = AuditReport.Run(model, [archnet], registry, judgedAs: n => n.OpType == "Add" ? stand : n).Targets.Single();
+        Assert.Equal("retrain", t.Unsupported.Single(g => g.OpType == "Add").Remedy);
+        Assert.Equal([stand], judged);
+    }
+
     [Fact]
     public void SeveralTargets_AddTheIntersectionLine_AndAMatrix()
     {

@@ -55,6 +55,29 @@ public sealed class AuditTests : IDisposable
         Assert.Contains("no-such-chip", Assert.Single(r.StderrLines));
     }
 
+    /// <summary>
+    /// A PyTorch export as it is: its shape arithmetic (Shape, Gather, Unsqueeze, Concat on shapes) is unsupported on most
+    /// chips, but canonicalization folds it once the batch is bound, so the audit says "fold", not "none yet"; and the
+    /// rewrites are judged as legalization will see the nodes (the patch Conv on a [1,1,28,28] input, a Div by a
+    /// computed constant), so they match what the compile does.
+    /// </summary>
+    [Fact]
+    public void Audit_PyTorchExport_ShapeArithmeticFolds_AndRewritesAreJudgedAsTheCompileSeesThem()
+    {
+        var json = _dir.File("vit.json");
+        var r = Archnetc.Run(_dir.Path, "audit", TestData.Teacher("fmnist_vit").Onnx, "--target", "ti-tda4vm", "--json", json);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        var text = File.ReadAllText(json);
+        using var doc = System.Text.Json.JsonDocument.Parse(text);
+        Assert.True(Schema.Value.Evaluate(doc.RootElement).IsValid, text);
+        var groups = JsonNode.Parse(text)!["targets"]![0]!["unsupported"]!.AsArray()
+            .Select(g => (Op: (string)g!["opType"]!, Remedy: (string)g["remedy"]!, Kind: (string)g["remedyKind"]!)).ToList();
+        Assert.All(groups.Where(g => g.Op is "Shape" or "Unsqueeze" or "ConstantOfShape"), g => Assert.Equal(("fold", "fold"), (g.Remedy, g.Kind)));
+        Assert.Contains(("Conv", "PatchifyConvToMatMul", "rewrite"), groups);
+        Assert.Contains(("Div", "DivConstantToMul", "rewrite"), groups);
+        Assert.Contains("remedy: fold", r.Stdout);
+    }
+
     [Fact]
     public void AuditJson_ValidatesAgainstTheShippedSchema()
     {

@@ -2,6 +2,7 @@ using System.CommandLine;
 using ArchNet.Capabilities;
 using ArchNet.Frontend;
 using ArchNet.IR;
+using ArchNet.Passes.Canonicalization;
 
 namespace ArchNet.Cli.Commands;
 
@@ -34,15 +35,37 @@ internal static class AuditCommand
         {
             var targets = TargetsCommand.Catalog().LoadMany(parse.GetValue(target)!);
             var sizes = InputShapes.ParseDims(parse.GetValue(dims) ?? []);
-            var loaded = OnnxImporter.Load(parse.GetValue(model)!);
+            var path = parse.GetValue(model)!;
+            var loaded = OnnxImporter.Load(path);
             InputShapes.Bind(loaded, sizes); // also runs shape inference: MACs and limits need shapes
-            var report = AuditReport.Run(loaded, targets, Remedies());
+            var remedies = Remedies();
+            var folding = Folding(loaded, path, sizes);
+            if (folding is not null) remedies.Add(folding);
+            var report = AuditReport.Run(loaded, targets, remedies, judgedAs: folding is null ? null : folding.JudgedAs);
             Console.Out.Write(report.ToText());
             if (parse.GetValue(json) is { } jsonPath) TargetsCommand.WriteAtomically(jsonPath, report.ToJson());
             if (parse.GetValue(markdown) is { } mdPath) TargetsCommand.WriteAtomically(mdPath, report.ToMarkdown());
             return ExitCodes.Ok;
         });
         return command;
+    }
+
+    /// <summary>What canonicalization removes from the model as audited (<see cref="FoldRemedies"/>), found on a second copy.
+    /// A model canonicalization refuses is still audited, node by node as written; then nothing is marked "fold", and a
+    /// note on stderr says why.</summary>
+    private static FoldRemedies? Folding(Model model, string path, IReadOnlyDictionary<string, long> sizes)
+    {
+        try
+        {
+            var copy = OnnxImporter.Load(path);
+            InputShapes.Bind(copy, sizes);
+            return FoldRemedies.Of(model, copy);
+        }
+        catch (ArchNetException e)
+        {
+            Console.Error.WriteLine($"note: canonicalization cannot run on this model ({e.Message.Split('\n')[0]}), so no node is marked 'fold'");
+            return null;
+        }
     }
 
     /// <summary>The remedies the compiler has: each pass that owns some registers them (exact rewrites, then retraining).</summary>
