@@ -288,7 +288,7 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
             }
             catch (ArchNetException e)
             {
-                throw new ArchNetException(e.Message + " (--allow-host-fallback keeps them as float host ops)", e.ExitCode, e);
+                throw new ArchNetException(e.Message + "\n(--allow-host-fallback keeps them as float host ops)", e.ExitCode, e);
             }
             if (records.Count == 0 && o.Distill != DistillMode.Always) return null;
             foreach (var r in records) diagnostics.Info($"retrain: {r.Node} ({r.OpType}) -> {r.Replacement}");

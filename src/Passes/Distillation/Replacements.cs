@@ -598,9 +598,12 @@ public static class ReplacementCatalog
         ShapeInference.Run(graph);
         var left = graph.Nodes.Where(n => !(n.OpType == "Constant" && n.IsDefaultDomain))
             .Select(n => (n, c: capability.Check(n))).Where(p => !p.c.IsSupported).ToList();
+        // One node a line, as the refusal after legalization lists them; a model far from the chip names the first ones.
+        const int Listed = 10;
         if (left.Count > 0 && !keepUnreplaced)
-            throw new ArchNetException($"distillation has no replacement for {left.Count} node(s) on {capability.Name}: "
-                + string.Join("; ", left.Take(5).Select(p => $"{p.n.DisplayName} ({p.n.OpType}): {p.c}")));
+            throw new ArchNetException($"distillation has no replacement for {left.Count} node(s) on {capability.Name}:\n"
+                + string.Join("\n", left.Take(Listed).Select(p => $"  {p.n.DisplayName} ({p.n.OpType}): {p.c}"))
+                + (left.Count > Listed ? $"\n  ... and {left.Count - Listed} more" : ""));
         return records;
     }
 }
