@@ -154,8 +154,10 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
         var floatGraph = OnnxExporter.ToProto(model);
         var summary = Stage("quantize", () => Quantizer.Run(model, OrtCalibration(model, calib), quantTarget, quantOptions with
         {
-            // Trained weights already sit on their quantization grid: moving the biases would undo training.
+            // Trained weights already sit on their quantization grid: moving the biases would undo training. A trained
+            // student has learned its outputs' offsets already.
             BiasCorrection = o.BiasCorrection && distilled is null,
+            OffsetNegativeOutputs = distilled is null,
         }, diagnostics));
         if (o.Attention == LayerPrecision.EightBit)
             diagnostics.Info(summary.EightBitAttention.Count == 0
@@ -208,8 +210,10 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
             batch = 1;
             diagnostics.Info($"evaluate: item by item: {binding.Count} node(s) bind the graph to batch 1, first {bound}");
         }
-        var fidelity = Stage("fidelity", () => MeasureFidelity(model, OnnxExporter.ToBytes(floatGraph), eval, labels, batch,
-            distilled?.OutputOffsets ?? new Dictionary<string, double>(), stacked));
+        // The float graph was taken before quantization raised any output; a distilled student's has learned its offsets.
+        var offsets = distilled?.OutputOffsets ?? summary.OutputOffsets;
+        var fidelity = Stage("fidelity", () => MeasureFidelity(model, OnnxExporter.ToBytes(floatGraph), eval, labels, batch, offsets,
+            floatGraphOffsets: distilled?.OutputOffsets ?? new Dictionary<string, double>(), stacked));
         var crossCheck = Stage("cross-check", () => CrossCheck(model, eval, fidelity));
 
         // Emit.
@@ -236,6 +240,7 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
             UnsupportedNodesAfter = o.AllowHostFallback ? 0 : unsupported.Count,
             HostFallbackNodes = [.. unsupported.Select(u => $"{u.Node} ({u.OpType}): {u.Reason}")],
             HostFloatOps = fidelity.HostFloatNodes,
+            OutputOffsets = new(offsets.ToDictionary(kv => kv.Key, kv => Math.Round(kv.Value, 6)), StringComparer.Ordinal),
             OpsBefore = opsBefore,
             OpsAfter = OpCounts(model),
             Artifacts = [.. artifacts.Select(a => a.RelativePath)],
@@ -623,12 +628,14 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
         }
     }
 
-    /// <param name="offsets">Per output, the constant a distilled student learned to add (unsigned chips): the
-    /// original's output plus it is what the compiled output must reproduce.</param>
+    /// <param name="offsets">Per output, the constant the compiled output adds (<see cref="OutputOffset"/>, unsigned chips):
+    /// the original's output plus it is what the compiled output must reproduce. It is taken off the compiled output
+    /// before figures are computed (<see cref="Agreement.Add"/>).</param>
+    /// <param name="floatGraphOffsets">The offsets <paramref name="floatGraph"/> (the per-layer reference) has already.</param>
     /// <param name="stacked">For a graph bound to one item only by its constants: where the items go; the emulator
     /// then runs each batch through the constants widened to it (<see cref="StackedForm"/>).</param>
     private FidelityResult MeasureFidelity(Model model, byte[] floatGraph, Dataset eval, long[]? labels, int batch,
-        IReadOnlyDictionary<string, double> offsets, ItemAxes? stacked = null)
+        IReadOnlyDictionary<string, double> offsets, IReadOnlyDictionary<string, double> floatGraphOffsets, ItemAxes? stacked = null)
     {
         var integer = new Emulator(model, EmulatorMode.Integer);
         var stackedEmulators = new Dictionary<int, (StackedForm Form, Emulator Emulator)>();
@@ -698,9 +705,8 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
                 var name = outputs[k];
                 if (!r.TryGetValue(name, out var refOut)) continue;
                 var refF = refOut.ToFloats();
-                if (offsets.TryGetValue(name, out var offset)) refF = [.. refF.Select(f => (float)(f + offset))];
                 var outF = q.Outputs[name].ToReal();
-                overall[name].Add(refF, outF);
+                overall[name].Add(refF, outF, offset: offsets.GetValueOrDefault(name));
                 if (k == 0 && q.Outputs[name].Rank == 2 && q.Outputs[name].Shape[1] > 1)
                     top1.Add(refF, outF, q.Outputs[name].Shape[1], labels is null ? [] : labels.AsSpan(start, count));
             }
@@ -721,7 +727,8 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
                     var real = t.ToReal();
                     if (ft.Count != real.Length) continue;
                     if (!layers.TryGetValue(name, out var agreement)) layers[name] = agreement = new Agreement();
-                    agreement.Add(ft.ToArray(), real, t.Quant);
+                    var floatValues = floatGraphOffsets.TryGetValue(name, out var learned) ? [.. ft.Select(f => (float)(f - learned))] : ft.ToArray();
+                    agreement.Add(floatValues, real, t.Quant, offsets.GetValueOrDefault(name));
                 }
                 layerItems += count;
             }

@@ -90,6 +90,10 @@ public sealed record CompileReport
     [JsonPropertyName("bias_corrected_layers")] public int BiasCorrectedLayers { get; init; }
     /// <summary>Convolution pairs rescaled by cross-layer equalization ("first -> second").</summary>
     [JsonPropertyName("equalized_pairs")] public IReadOnlyList<string> EqualizedPairs { get; init; } = [];
+    /// <summary>Per graph output, the constant the artifact's output adds to the original's (<c>OutputOffset</c>: a chip
+    /// whose activations are symmetric unsigned cannot hold negative class scores; set by quantization, or learned by
+    /// distillation); fidelity compares with the original's plus it. Empty when no output is offset.</summary>
+    [JsonPropertyName("output_offsets")] public SortedDictionary<string, double> OutputOffsets { get; init; } = new(StringComparer.Ordinal);
     [JsonPropertyName("eight_bit_edge_layers")] public IReadOnlyList<string> EightBitEdgeLayers { get; init; } = [];
     /// <summary>Attention nodes (Softmax, MatMul between activations) whose inputs and outputs are 8-bit (--attention EightBit).</summary>
     [JsonPropertyName("eight_bit_attention")] public IReadOnlyList<string> EightBitAttention { get; init; } = [];
@@ -185,6 +189,9 @@ public static class ReportWriter
         sb.AppendLine($"- cross-layer equalization: {r.EqualizedPairs.Count} convolution pair(s); bias correction: {r.BiasCorrectedLayers} layer(s)");
         sb.AppendLine($"- evaluation: {r.EvaluationItems} items ({r.Evaluation}){(r.ItemByItem is { } why ? $", item by item ({why})" : "")}");
         sb.AppendLine($"- legalization: {r.UnsupportedNodesBefore} node(s) unsupported before, {r.Rewrites.Count} rewrite(s), {r.UnsupportedNodesAfter} unsupported after");
+        foreach (var (name, offset) in r.OutputOffsets)
+            sb.AppendLine($"- output `{name}` is the original's plus {F(offset, "G6")} ({(r.Distillation is null ? "raised by quantization" : "learned by distillation")}: " +
+                "the chip's activations are unsigned; arg-max and softmax unchanged): fidelity compares it with the original's plus that");
         sb.AppendLine();
         if (r.Distillation is { } d)
         {
@@ -192,8 +199,6 @@ public static class ReportWriter
             sb.AppendLine();
             if (d.ItemByItem is { } bound) sb.AppendLine($"- trained item by item: the student is bound to batch 1 at {bound}");
             foreach (var x in d.Replacements) sb.AppendLine($"- retrained: {x}");
-            foreach (var (name, offset) in d.OutputOffsets)
-                sb.AppendLine($"- output `{name}` is learned offset by +{F(offset, "G6")} (the chip's activations are unsigned; arg-max unchanged): fidelity compares it with the original's plus that offset");
             sb.AppendLine();
             sb.AppendLine("| block | tensor | replacements | cosine before | cosine after | SQNR before (dB) | SQNR after (dB) |");
             sb.AppendLine("|---|---|---|---|---|---|---|");

@@ -10,7 +10,10 @@ public sealed class Agreement
 
     /// <param name="format">The compiled value's per-tensor integer format, if any: reference values more than half a step
     /// beyond the ends of what it represents are counted in <see cref="Clipped"/>.</param>
-    public void Add(ReadOnlySpan<float> reference, ReadOnlySpan<float> compiled, QuantParams? format = null)
+    /// <param name="offset">A constant the compiled values (and their format) carry on top of the reference's (an output
+    /// raised for a chip's unsigned activations): it is taken off before comparing, since a large constant in both would
+    /// make any two tensors look alike by cosine and SQNR.</param>
+    public void Add(ReadOnlySpan<float> reference, ReadOnlySpan<float> compiled, QuantParams? format = null, double offset = 0)
     {
         if (reference.Length != compiled.Length)
             throw new ArgumentException($"compared tensors differ in size: {reference.Length} vs {compiled.Length}");
@@ -19,12 +22,12 @@ public sealed class Agreement
             : (double.NegativeInfinity, double.PositiveInfinity);
         for (var i = 0; i < reference.Length; i++)
         {
-            double r = reference[i], c = compiled[i];
+            double r = reference[i], c = compiled[i] - offset;
             _dot += r * c;
             _refEnergy += r * r;
             _outEnergy += c * c;
             _errorEnergy += (r - c) * (r - c);
-            if (r < lo || r > hi) _outside++;
+            if (r + offset < lo || r + offset > hi) _outside++;
         }
         _count += reference.Length;
     }

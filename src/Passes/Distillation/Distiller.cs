@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
 using ArchNet.IR;
+using ArchNet.Passes.Quantization;
 using ArchNet.Passes.Distillation.Lowering;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -238,15 +239,8 @@ public sealed class Distiller(DistillationOptions options, IDiagnostics diagnost
             var min = TorchTensors.ToScalar(t[i].min());
             if (min >= 0) continue;
             var producer = student.Graph.Nodes.FirstOrDefault(nd => nd.Outputs.Any(o => o.Name == cuts[i]));
-            if (producer is null || producer.OpType is not ("Gemm" or "Conv") || producer.Input(1)?.Constant is null) continue;
-            var shift = -min * 1.25;
-            var channels = producer.OpType == "Conv" || producer.GetInt("transB", 0) != 0
-                ? producer.Input(1)!.Constant!.Dims[0] : producer.Input(1)!.Constant!.Dims[1];
-            var bias = producer.Input(2)?.Constant?.ToFloats() ?? new float[channels];
-            var biasValue = student.Graph.AddConstant((producer.Input(2)?.Name ?? producer.DisplayName) + "_shifted",
-                TensorData.FromFloats([channels], [.. bias.Select(b => (float)(b + shift))]));
-            if (producer.Inputs.Count > 2) producer.SetInput(2, biasValue); else producer.AppendInput(biasValue);
-            if (producer.OpType == "Gemm" && producer.GetFloat("beta", 1f) != 1f) continue;
+            var shift = OutputOffset.For(min);
+            if (producer is null || !OutputOffset.TryApply(student.Graph, producer, shift)) continue;
             shifts[i] = shift;
             diagnostics.Info($"distillation: output '{cuts[i]}' is unsigned on this chip; the student learns it offset by {shift:G4} (arg-max unchanged)");
         }

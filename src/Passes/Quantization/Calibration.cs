@@ -142,6 +142,20 @@ public sealed class TensorStatistics
         }
     }
 
+    /// <summary>These statistics of the value plus <paramref name="offset"/> (<see cref="OutputOffset"/>): range, histogram
+    /// range and channel sums move with it; counts and bins stay.</summary>
+    public TensorStatistics Offset(float offset) => new()
+    {
+        Min = Min + offset,
+        Max = Max + offset,
+        Count = Count,
+        ChannelSums = ChannelSums?.Select(s => s + (double)offset * ChannelItems).ToArray(),
+        ChannelItems = ChannelItems,
+        Histogram = Histogram?.ToArray(),
+        HistogramMin = HistogramMin + offset,
+        HistogramMax = HistogramMax + offset,
+    };
+
     /// <summary>A new statistics object with this range and nothing observed: where one part of a histogram pass starts,
     /// so that every part bins alike.</summary>
     public TensorStatistics RangeOnly() => new() { Min = Min, Max = Max };

@@ -49,6 +49,9 @@ public sealed record QuantizationOptions
     public LayerPrecision Attention { get; init; } = LayerPrecision.Same;
     /// <summary>Search per-channel weight clipping (always on below 5 bits).</summary>
     public bool SearchWeightClipping { get; init; }
+    /// <summary>On a chip whose activations are symmetric unsigned, a graph output with negative calibrated values is
+    /// raised by <see cref="OutputOffset"/> through its Conv or Gemm's bias instead of saturating at 0.</summary>
+    public bool OffsetNegativeOutputs { get; init; } = true;
 
     /// <summary>
     /// Fails when a policy asks for widths <paramref name="chip"/> does not take: an 8-bit part of the model on a chip
@@ -67,9 +70,10 @@ public sealed record QuantizationOptions
 }
 
 /// <summary>What the quantizer decided, for the report.</summary>
+/// <param name="OutputOffsets">Per graph output raised by <see cref="OutputOffset"/>, the constant added.</param>
 public sealed record QuantizationSummary(
     int QuantizedActivations, int QuantizedWeights, int BiasCorrected, IReadOnlyList<string> EightBitEdgeLayers,
-    IReadOnlyList<string> EightBitAttention, IReadOnlyList<string> FloatValues);
+    IReadOnlyList<string> EightBitAttention, IReadOnlyList<string> FloatValues, IReadOnlyDictionary<string, double> OutputOffsets);
 
 /// <summary>
 /// Post-training quantization: annotates every float activation and weight of the graph with <see cref="QuantParams"/>
@@ -105,6 +109,7 @@ public static class Quantizer
 
         // Activations.
         var groupParams = new Dictionary<Value, QuantParams>();
+        var offsets = new SortedDictionary<string, double>(StringComparer.Ordinal);
         foreach (var v in activations)
         {
             var rep = Find(v);
@@ -123,6 +128,14 @@ public static class Quantizer
                 {
                     var s = stats[rep];
                     if (target.UnsignedWhereNonNegative && s.Count > 0 && s.Min >= 0) f = f with { Signed = false };
+                    if (s.Min < 0 && f.Symmetric && !f.Signed && options.OffsetNegativeOutputs && graph.Outputs.Contains(rep)
+                        && OutputOffset.For(s.Min) is var offset && rep.Producer is { } producer && OutputOffset.TryApply(graph, producer, offset))
+                    {
+                        s = s.Offset((float)offset);
+                        offsets[rep.Name] = offset;
+                        diagnostics.Warning($"output '{rep.Name}' has negative values, which the chip's unsigned activations cannot hold: " +
+                            $"'{producer.DisplayName}' adds {offset:G6} to it (arg-max and softmax unchanged); the artifact's output is the original's plus that");
+                    }
                     if (s.Min < 0 && f.Symmetric && !f.Signed)
                         diagnostics.Warning($"value '{rep.Name}' has negative values but the chip's activations are symmetric unsigned; they saturate at 0");
                     var (lo, hi) = RangeSelection.Choose(s, options.Method, f, options.Percentile);
@@ -183,7 +196,7 @@ public static class Quantizer
         target.Semantics.WriteTo(model);
         var floatValues = graph.Nodes.SelectMany(n => n.Outputs)
             .Where(v => v.Quant is null && v.ElementType is ElementType.Float).Select(v => v.Name).ToList();
-        return new QuantizationSummary(activations.Count, weightNodes.Count, corrected, Names(edge), Names(attention), floatValues);
+        return new QuantizationSummary(activations.Count, weightNodes.Count, corrected, Names(edge), Names(attention), floatValues, offsets);
     }
 
     /// <summary>Display names of <paramref name="nodes"/>, for the report.</summary>
