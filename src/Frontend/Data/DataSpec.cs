@@ -153,8 +153,12 @@ public static class DataLoader
                 arrays = inputs.ToDictionary(i => i.Name, i => RandomArray(spec, i));
                 break;
         }
-        var counts = arrays.Values.Select(a => a.Dims.Length == 0 ? 1 : (int)a.Dims[0]).Distinct().ToList();
-        if (counts.Count != 1) throw new ArchNetException($"data {spec}: arrays hold different item counts ({string.Join(", ", counts)})");
+        int Items(TensorData a) => a.Dims.Length == 0 ? 1 : (int)a.Dims[0];
+        var counts = arrays.Values.Select(Items).Distinct().ToList();
+        if (counts.Count != 1)
+            throw new ArchNetException($"data {spec}: the inputs' arrays hold different item counts (" +
+                string.Join(", ", inputs.Select(i => $"'{i.Name}' {Items(arrays[i.Name])}{(arrays[i.Name].Dims.Length == 0 ? " (a scalar)" : "")}")) +
+                "): every input's array is N items along its first axis");
         foreach (var input in inputs) CheckArray(spec, input, arrays[input.Name]);
         return new Dataset(arrays, counts[0], spec.IsLowConfidence, spec.ToString());
     }

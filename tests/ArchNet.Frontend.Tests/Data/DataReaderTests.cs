@@ -290,6 +290,17 @@ public sealed class DataReaderTests : IDisposable
         Assert.Equal(a.Arrays["x"].ToFloats(), b.Arrays["x"].ToFloats());
     }
 
+    /// <summary>Silero VAD's inputs: audio [batch, sequence], a scalar sample rate, a state [2, batch, 128]. Random data
+    /// gives every non-scalar input N items along its first axis, the scalar none: the refusal names each input's count.</summary>
+    [Fact]
+    public void Load_InputsWithoutTheItemsFirst_AreNamedWithTheirCounts()
+    {
+        var e = Assert.Throws<ArchNetException>(() => DataLoader.Load(DataSpec.Parse("random:4"),
+            [new("input", ElementType.Float, [null, 512]), new("sr", ElementType.Int64, []), new("state", ElementType.Float, [2, 1, 128])]));
+        Assert.Contains("'input' 4, 'sr' 1 (a scalar), 'state' 4", e.Message);
+        Assert.Contains("every input's array is N items along its first axis", e.Message);
+    }
+
     [Fact]
     public void Load_WrongShape_NamesInputAndShapes()
     {
