@@ -51,7 +51,8 @@ public sealed record AuditReport(string Model, int TotalNodes, long TotalMacs, i
     /// MACs come from the IR's op registry (run shape inference first for them to be known).</summary>
     /// <param name="judgedAs">The node a remedy is judged on, for each node of <paramref name="model"/>: the same node in
     /// the form the compile's legalization sees (sizes bound, shape arithmetic folded: a Div whose divisor is computed
-    /// from shapes is a Div by a constant there). Null: the node itself.</param>
+    /// from shapes is a Div by a constant there), or the node canonicalization merges it into (an Erf into a Gelu), whose
+    /// support and remedy are then this node's. Null: the node itself.</param>
     public static AuditReport Run(Model model, IReadOnlyList<Capability> targets, RemedyRegistry remedies, bool withIntersection = true,
         Func<Node, Node>? judgedAs = null)
     {
@@ -85,7 +86,7 @@ public sealed record AuditReport(string Model, int TotalNodes, long TotalMacs, i
             // Nodes of one op failing the same rules can still differ in remedy (most of a model's Unsqueezes fold, one
             // may not): the remedy is part of the group.
             var groups = failing
-                .Select(f => (f.Node, f.Macs, f.Result, Remedy: remedies.Find(judgedAs?.Invoke(f.Node) ?? f.Node, target, f.Result.Violations)))
+                .Select(f => (f.Node, f.Macs, f.Result, Remedy: RemedyFor(f.Node, f.Result.Violations)))
                 .GroupBy(f => f.Node.OpType + "\n" + string.Join("\n", f.Result.Violations.Select(v => v.ConstraintId).Distinct().Order(StringComparer.Ordinal))
                     + "\n" + f.Remedy.Name)
                 .Select(g =>
@@ -103,6 +104,17 @@ public sealed record AuditReport(string Model, int TotalNodes, long TotalMacs, i
                 .ThenBy(g => g.OpType, StringComparer.Ordinal).ThenBy(g => g.Reason, StringComparer.Ordinal)
                 .ToImmutableArray();
             return new TargetAudit(target.Name, isIntersection, nodes.Count - failing.Count, nodes.Count, supportedMacs, totalMacs, ms, groups);
+
+            Remedy RemedyFor(Node node, IReadOnlyList<Violation> violations)
+            {
+                var judged = judgedAs?.Invoke(node) ?? node;
+                if (judged.OpType == node.OpType && judged.Domain == node.Domain) return remedies.Find(judged, target, violations);
+                // Merged into another op (an Erf into the Gelu canonicalization recognizes): that op's fate is this node's.
+                var check = target.Check(judged);
+                if (check.IsSupported) return Remedy.Merged(judged.DisplayName, judged.OpType);
+                var remedy = remedies.Find(judged, target, check.Violations);
+                return remedy with { Summary = $"canonicalization merges it into '{judged.DisplayName}' ({judged.OpType}), which the chip cannot run: {remedy.Summary}" };
+            }
         }
     }
 

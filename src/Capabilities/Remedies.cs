@@ -6,7 +6,8 @@ public enum RemedyKind
 {
     /// <summary>Canonicalization removes it before anything is rewritten: a node computed from constants and static
     /// shapes once the inputs' sizes are bound (a PyTorch export's Shape -> Gather -> Unsqueeze -> Concat chains), an
-    /// Identity or Dropout, or a node only such nodes read.</summary>
+    /// Identity or Dropout, a node only such nodes read, or a node merged into one the chip runs (a BatchNormalization
+    /// into its Conv).</summary>
     Fold,
     /// <summary>An exact rewrite into supported ops with the same numerics.</summary>
     Rewrite,
@@ -23,6 +24,10 @@ public sealed record Remedy(RemedyKind Kind, string Name, string Summary)
 
     public static Remedy Fold { get; } = new(RemedyKind.Fold, "fold",
         "canonicalization removes it (a constant once the inputs' sizes are bound, as the compile binds them; a no-op; or only read by such nodes): the chip never sees it");
+
+    /// <summary>Canonicalization merges the node into <paramref name="node"/> (<paramref name="opType"/>), which the chip runs.</summary>
+    public static Remedy Merged(string node, string opType) => new(RemedyKind.Fold, "fold",
+        $"canonicalization merges it into '{node}' ({opType}), which the chip runs");
 
     public static Remedy Rewrite(string ruleName, string summary) => new(RemedyKind.Rewrite, ruleName, summary);
 

@@ -99,6 +99,30 @@ public sealed class AuditTests
         Assert.Equal([stand], judged);
     }
 
+    /// <summary>A node canonicalization merges into another op takes that op's fate: "fold" when the chip runs it, else
+    /// that op's remedy, saying so.</summary>
+    [Fact]
+    public void Remedies_OfAMergedNode_AreThoseOfTheOpItIsMergedInto()
+    {
+        var archnet = Fixtures.Catalog.Load("archnet");
+        var model = SmallNet();
+        var relu = model.Graph.Nodes.First(n => n.OpType == "Relu");
+        var exp = new Node("Exp", [relu.Outputs[0]], [new Value("e")], [], "merged-exp");
+        var registry = new RemedyRegistry().Register("Exp", Remedy.Retrain("3x3 conv + ReLU"));
+        var t = AuditReport.Run(model, [archnet], registry, judgedAs: n => n.OpType switch
+        {
+            "Add" => relu,
+            "Conv" => exp,
+            _ => n,
+        }).Targets.Single();
+        var add = t.Unsupported.Single(g => g.OpType == "Add");
+        Assert.Equal((RemedyKind.Fold, "fold"), (add.RemedyKind, add.Remedy));
+        Assert.Contains($"merges it into '{relu.DisplayName}' (Relu), which the chip runs", add.RemedySummary);
+        var conv = t.Unsupported.Single(g => g.OpType == "Conv");
+        Assert.Equal((RemedyKind.Retrain, "retrain"), (conv.RemedyKind, conv.Remedy));
+        Assert.StartsWith("canonicalization merges it into 'merged-exp' (Exp), which the chip cannot run: 3x3 conv + ReLU", conv.RemedySummary);
+    }
+
     [Fact]
     public void SeveralTargets_AddTheIntersectionLine_AndAMatrix()
     {
