@@ -213,6 +213,34 @@ public sealed class CompilePipelineTests(ITestOutputHelper output) : IDisposable
         }
     }
 
+    /// <summary>
+    /// A compile that loses much (fmnist_cnn at W2A4 without training: top-1 agreement 79 %) says so, names the value
+    /// where the loss starts, and lists what the target and model leave to try; one at W8A8 says nothing of the kind.
+    /// </summary>
+    [Fact]
+    public void LowFidelity_IsWarned_WithWhereTheLossStarts_AndWhatToTry()
+    {
+        List<string> Warnings(string name, int wbits, int abits)
+        {
+            var diagnostics = new CollectingDiagnostics();
+            new CompilePipeline(new CompileOptions(TestData.Teacher("fmnist_cnn").Onnx, "reference-cpu", Path.Combine(_dir, name))
+            {
+                Calibration = $"idx:{F.TrainImages}:64",
+                Evaluation = $"idx:{F.TestImages}:256",
+                WeightBits = wbits,
+                ActivationBits = abits,
+                TargetsDirectory = Targets,
+                Distill = DistillMode.Off,
+            }, diagnostics).Run();
+            return [.. diagnostics.Items.Where(d => d.Severity == Severity.Warning).Select(d => d.Message)];
+        }
+        var low = Assert.Single(Warnings("w2a4", 2, 4), w => w.StartsWith("fidelity is low", StringComparison.Ordinal));
+        Assert.Matches(@"top-1 agreement \d+\.\d %; the loss starts at '[^']+', the first value below cosine 0\.99", low);
+        Assert.Contains("--wbits 3", low);
+        Assert.Contains("--distill Always", low);
+        Assert.DoesNotContain(Warnings("w8a8", 8, 8), w => w.StartsWith("fidelity is low", StringComparison.Ordinal));
+    }
+
     private static int ArgMax(ReadOnlySpan<float> row)
     {
         var best = 0;
