@@ -30,8 +30,12 @@ internal static class FloatKernels
             : throw new ArchNetException($"emulator: op {node.OpType} (node '{node.DisplayName}') is not emulated");
     }
 
+    /// <summary>The ONNX Reduce ops, one kernel for all (<see cref="Reduce"/>).</summary>
+    private static readonly string[] Reductions =
+        ["ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp"];
+
     /// <summary>The float kernel of each op (besides <see cref="Movement"/>'s data movement).</summary>
-    private static readonly Dictionary<string, Func<Node, Tensor?[], Tensor>> Kernels = new(StringComparer.Ordinal)
+    private static readonly Dictionary<string, Func<Node, Tensor?[], Tensor>> Kernels = WithReductions(new(StringComparer.Ordinal)
     {
         ["Conv"] = (node, a) => Conv(node, F(a[0]), F(a[1]), a.Length > 2 ? a[2] : null),
         ["ConvTranspose"] = (node, a) => ConvTranspose(node, F(a[0]), F(a[1]), a.Length > 2 ? a[2] : null),
@@ -68,22 +72,18 @@ internal static class FloatKernels
         ["ConstantOfShape"] = (node, a) => ConstantOfShape(node, a[0]!),
         ["Constant"] = (node, a) => Tensor.FromTensorData(node.Attr("value")!.AsTensor()),
         ["Cast"] = (node, a) => Cast(node, a[0]!),
-        ["ReduceMean"] = (node, a) => Reduce(node, a),
-        ["ReduceSum"] = (node, a) => Reduce(node, a),
-        ["ReduceMax"] = (node, a) => Reduce(node, a),
-        ["ReduceMin"] = (node, a) => Reduce(node, a),
-        ["ReduceProd"] = (node, a) => Reduce(node, a),
-        ["ReduceL1"] = (node, a) => Reduce(node, a),
-        ["ReduceL2"] = (node, a) => Reduce(node, a),
-        ["ReduceSumSquare"] = (node, a) => Reduce(node, a),
-        ["ReduceLogSum"] = (node, a) => Reduce(node, a),
-        ["ReduceLogSumExp"] = (node, a) => Reduce(node, a),
         ["Resize"] = (node, a) => Resize(node, a),
         ["LayerNormalization"] = (node, a) => LayerNorm(node, a),
         ["Gelu"] = (node, a) => Map(a[0]!, node.GetString("approximate", "none") == "tanh"
             ? x => 0.5f * x * (1f + MathF.Tanh(0.7978845608f * (x + 0.044715f * x * x * x)))
             : x => (float)(0.5 * x * (1 + Erf(x / Math.Sqrt(2))))),
-    };
+    });
+
+    private static Dictionary<string, Func<Node, Tensor?[], Tensor>> WithReductions(Dictionary<string, Func<Node, Tensor?[], Tensor>> kernels)
+    {
+        foreach (var op in Reductions) kernels[op] = Reduce;
+        return kernels;
+    }
 
     /// <summary>The float kernels of com.microsoft ops.</summary>
     private static readonly Dictionary<string, Func<Node, Tensor?[], Tensor>> MicrosoftKernels = new(StringComparer.Ordinal)
