@@ -152,6 +152,30 @@ public sealed class PluginHostTests
         Assert.Contains(diagnostics.Items, d => d.Message == "plugin folder '/nonexistent/plugins' does not exist");
     }
 
+    /// <summary>A plugin's build output given under another folder name (the usual slip) loads nothing: said, with the layout
+    /// and the fix; given as it should be, the same files load.</summary>
+    [Fact]
+    public void PluginFolder_HoldingNoPlugin_SaysHowAPluginIsLaidOut()
+    {
+        using var dir = new TempDir();
+        var output = Path.Combine(dir.Path, "build-output");
+        Directory.CreateDirectory(output);
+        foreach (var f in Directory.GetFiles(Path.Combine(TinyModels.PluginRoot, "Good.Backend"))) File.Copy(f, Path.Combine(output, Path.GetFileName(f)));
+        var diagnostics = new CollectingDiagnostics();
+        using (var catalog = BackendCatalog.Discover([], [output], diagnostics, null)) Assert.Empty(catalog.Entries);
+        var warning = Assert.Single(diagnostics.Items).Message;
+        Assert.StartsWith($"plugin folder '{output}' holds no plugin: a plugin lives in DIR/NAME/NAME.dll (give DIR)", warning);
+        Assert.Contains("Good.Backend.dll", warning);
+        Assert.EndsWith("copy them into plugins/Good.Backend/ and give plugins", warning);
+
+        var plugins = Path.Combine(dir.Path, "plugins");
+        Directory.Move(output, Directory.CreateDirectory(plugins).FullName + "/Good.Backend");
+        var fixedDiagnostics = new CollectingDiagnostics();
+        using var fixedCatalog = BackendCatalog.Discover([], [plugins], fixedDiagnostics, null);
+        Assert.Single(fixedCatalog.Entries, e => e.IsUsable);
+        Assert.Empty(fixedDiagnostics.Items);
+    }
+
     [Fact]
     public void BackendThatDoesNotServeTheTarget_IsRefused()
     {

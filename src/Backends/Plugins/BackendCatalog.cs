@@ -99,10 +99,22 @@ public sealed class BackendCatalog : IDisposable
                 yield return own;
                 continue;
             }
+            var found = 0;
             foreach (var sub in Directory.GetDirectories(dir).Order(StringComparer.Ordinal))
             {
                 var candidate = System.IO.Path.Combine(sub, System.IO.Path.GetFileName(sub) + ".dll");
-                if (File.Exists(candidate)) yield return candidate;
+                if (!File.Exists(candidate)) continue;
+                found++;
+                yield return candidate;
+            }
+            if (found == 0)
+            {
+                // Pointing at a plugin's own build output under another name is the usual slip: say how a plugin is laid out.
+                var here = Directory.GetFiles(dir, "*.dll").Select(f => System.IO.Path.GetFileNameWithoutExtension(f)!).Order(StringComparer.Ordinal).ToList();
+                var example = here.FirstOrDefault(n => !n.StartsWith("ArchNet.", StringComparison.Ordinal)) ?? "NAME";
+                diagnostics.Warning($"plugin folder '{raw}' holds no plugin: a plugin lives in DIR/NAME/NAME.dll (give DIR), or in a folder named " +
+                    "NAME holding NAME.dll (give that folder)" + (here.Count == 0 ? "" : $"; this one holds {string.Join(", ", here.Take(3).Select(n => n + ".dll"))}" +
+                    $"{(here.Count > 3 ? ", ..." : "")}: copy them into plugins/{example}/ and give plugins"));
             }
         }
     }
