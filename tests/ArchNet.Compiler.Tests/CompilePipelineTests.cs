@@ -237,6 +237,8 @@ public sealed class CompilePipelineTests(ITestOutputHelper output) : IDisposable
         var low = Assert.Single(Warnings("w2a4", 2, 4), w => w.StartsWith("fidelity is low", StringComparison.Ordinal));
         Assert.Matches(@"top-1 agreement \d+\.\d %; the loss starts at '[^']+', the first value below cosine 0\.99", low);
         Assert.Contains("--wbits 3", low);
+        Assert.Contains("--edge-layers EightBit", low);
+        Assert.DoesNotContain("--attention", low); // no attention in a CNN
         Assert.Contains("--distill Always", low);
         Assert.DoesNotContain(Warnings("w8a8", 8, 8), w => w.StartsWith("fidelity is low", StringComparison.Ordinal));
     }

@@ -533,8 +533,8 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
     /// <summary>
     /// A compile whose output strays from the original's (cosine below <see cref="LowCosine"/>) warns with the first value
     /// in graph order below <see cref="LayerLossCosine"/> (where the loss starts; the per-layer rows are worst first) and the
-    /// options this target and model leave: wider activations, another range method, blockwise quantization-aware
-    /// training. MiniLM at W8A8 on reference-cpu: cosine 0.64; with --abits 16, 0.999.
+    /// options this target and model leave: wider weights or activations, 8-bit edge layers or attention, another range
+    /// method, blockwise quantization-aware training. MiniLM at W8A8 on reference-cpu: cosine 0.64; with --abits 16, 0.999.
     /// </summary>
     private void AdviseOnLowFidelity(Model model, FidelityResult fidelity, QuantizationTarget target, bool distilled)
     {
@@ -548,6 +548,13 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
             hints.Add($"--wbits {target.AllowedWeightBits.Where(b => b > options.WeightBits).Min()}");
         if (target.AllowedActivationBits.Any(b => b > options.ActivationBits))
             hints.Add($"--abits {target.AllowedActivationBits.Where(b => b > options.ActivationBits).Min()}");
+        var eightBit = target.AllowedWeightBits.Contains(8) && target.AllowedActivationBits.Contains(8);
+        if (eightBit && (options.WeightBits < 8 || options.ActivationBits < 8))
+        {
+            if (options.EdgeLayers == LayerPrecision.Same) hints.Add("--edge-layers EightBit");
+            if (options.Attention == LayerPrecision.Same && options.ActivationBits < 8 && model.Graph.Nodes.Any(n => n.OpType == "Softmax"))
+                hints.Add("--attention EightBit");
+        }
         if (options.Method == CalibrationMethod.MinMax) hints.Add("--calib-method Mse or Percentile");
         if (!distilled && model.Graph.Inputs.Count(i => !i.IsConstant) == 1 && options.Distill != DistillMode.Always)
             hints.Add("--distill Always (blockwise quantization-aware training on the calibration data)");
