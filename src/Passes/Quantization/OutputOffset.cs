@@ -20,11 +20,13 @@ public static class OutputOffset
     /// <summary>
     /// Raises every element of <paramref name="producer"/>'s output by <paramref name="offset"/> through its bias (a new
     /// constant: a shared bias stays as it was). False, and nothing changed, when it cannot: not a Conv or Gemm with a
-    /// constant weight, or a Gemm whose C is scaled by beta 0 or is not one value per output channel.
+    /// constant weight, an output some node also reads (it would see the offset too), or a Gemm whose C is scaled by
+    /// beta 0 or is not one value per output channel.
     /// </summary>
     public static bool TryApply(Graph graph, Node producer, double offset)
     {
         if (!producer.IsDefaultDomain || producer.OpType is not ("Conv" or "Gemm") || producer.Input(1)?.Constant is not { } w) return false;
+        if (producer.Outputs[0].Uses.Count > 0) return false;
         var gemm = producer.OpType == "Gemm";
         var channels = !gemm || producer.GetInt("transB", 0) != 0 ? w.Dims[0] : w.Dims[^1];
         // Gemm adds beta * C.
