@@ -10,6 +10,10 @@ namespace ArchNet.Capabilities;
 /// </summary>
 public sealed record Violation(string ConstraintId, string Message, string Actual, string Limit)
 {
+    /// <summary>The rule is about element types (which quantization chooses), not the graph's structure: legalization,
+    /// which works on the float model, leaves such rules to quantization.</summary>
+    public bool AboutElementTypes { get; init; }
+
     public override string ToString() => $"{Message}: found {Actual}, limit {Limit} [{ConstraintId}]";
 }
 
@@ -46,7 +50,10 @@ public abstract record Constraint
     /// <summary>The rule both this and <paramref name="other"/> (same <see cref="MergeKey"/>) express, or null to keep both.</summary>
     public virtual Constraint? Intersect(Constraint other) => null;
 
-    protected Violation Fail(string actual, string limit) => new(Id, Message, actual, limit);
+    /// <summary>True for a rule on element types (<see cref="Violation.AboutElementTypes"/>).</summary>
+    public virtual bool AboutElementTypes => false;
+
+    protected Violation Fail(string actual, string limit) => new(Id, Message, actual, limit) { AboutElementTypes = AboutElementTypes };
 
     protected static string Num(double v) => QuantityValue.Format(v);
 }
@@ -75,6 +82,8 @@ public sealed record Interval(double? Min, double? Max)
 /// the op accepts an integer type the chip's quantization produces: quantization will map it; once quantized the check is exact.</summary>
 public sealed record ElementTypesConstraint(TensorRef Tensor, ImmutableArray<ElementType> Allowed) : Constraint
 {
+    public override bool AboutElementTypes => true;
+
     public override string Describe() => $"{Tensor} element type must be one of {{{string.Join(", ", Allowed.Select(t => t.ShortName()))}}}";
 
     public override Violation? Check(Node node, Numerics numerics)

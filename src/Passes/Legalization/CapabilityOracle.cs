@@ -6,7 +6,7 @@ namespace ArchNet.Passes.Legalization;
 
 /// <summary>
 /// The capability file's checker and cost model as legalization sees them (the one checker, no copy of its logic).
-/// Legalization works on the float model, so element-type rules (constraint ids with a "types" part) are left to
+/// Legalization works on the float model, so element-type rules (<see cref="Violation.AboutElementTypes"/>) are left to
 /// quantization, which chooses the integer types; every structural rule (ops, attributes, shapes) counts.
 /// </summary>
 public sealed class CapabilityOracle(Capability capability) : ISupportOracle
@@ -14,7 +14,7 @@ public sealed class CapabilityOracle(Capability capability) : ISupportOracle
     public Capability Capability { get; } = capability;
 
     /// <summary>True for element-type rules, which quantization (not legalization) satisfies.</summary>
-    public static bool IsNumericsRule(Violation v) => v.ConstraintId.Split('.').Contains("types");
+    public static bool IsNumericsRule(Violation v) => v.AboutElementTypes;
 
     /// <summary>The structural violations of <paramref name="node"/> (element-type rules left out).</summary>
     public IReadOnlyList<Violation> Structural(Node node)
