@@ -66,7 +66,7 @@ string Arg(string name, string fallback)
 }
 
 void Compile(string model, string calib, string dir, string backend) =>
-    new CompilePipeline(new CompileOptions(model, target, dir)
+    new Compilation(new CompileOptions(model, target, dir)
     {
         Calibration = calib,
         WeightBits = 8,

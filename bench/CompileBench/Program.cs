@@ -10,7 +10,7 @@ using Microsoft.ML.OnnxRuntime;
 
 // For each model, in one process: ONNX Runtime session creation + N single-item inferences of the original model,
 // then the compile (import, target, calibration data, canonicalize, audit, legalize, PTQ calibrated on the same N
-// inputs, QDQ ONNX write) through CompilePipeline. The pipeline always ends with measurements: fidelity (ORT vs the
+// inputs, QDQ ONNX write) through Compilation. The pipeline always ends with measurements: fidelity (ORT vs the
 // integer emulator on the evaluation data) and the cross-check (the QDQ artifact in ORT vs the emulator); they are not
 // part of the compile measured here, so their stage times (and loading of the separate one-item evaluation set) are
 // subtracted from the pipeline's wall time.
@@ -46,7 +46,7 @@ foreach (var name in names)
     var (compileCpu, compilePause) = (Cpu(), GC.GetTotalPauseDuration());
     var (jitCount, jitTime) = (JitInfo.GetCompiledMethodCount(), JitInfo.GetCompilationTime());
     var compileClock = Stopwatch.StartNew();
-    var report = new CompilePipeline(new CompileOptions(compileModel, target, output)
+    var report = new Compilation(new CompileOptions(compileModel, target, output)
     {
         Calibration = spec,
         Evaluation = spec.Contains('?') ? spec.Replace("?", ":1?") : spec + ":1",

@@ -11,7 +11,7 @@ namespace Acme.NpuBackend.Tests;
 /// file (this sample's acme-npu.json, given as a path) through the plugin loaded from a folder; the command stream it
 /// writes, run by the simulator, equals the emulator on the quantized model the pipeline handed the plugin, bit for bit.
 /// </summary>
-public sealed class CompilePipelineTests : IDisposable
+public sealed class CompilationTests : IDisposable
 {
     private readonly string _root = Directory.CreateTempSubdirectory("acme-npu-pipeline-").FullName;
 
@@ -37,7 +37,7 @@ public sealed class CompilePipelineTests : IDisposable
     {
         var output = Path.Combine(_root, "out");
         var diagnostics = new CollectingDiagnostics();
-        var pipeline = new CompilePipeline(new CompileOptions(ModelFile(net), CapabilityFile, output)
+        var pipeline = new Compilation(new CompileOptions(ModelFile(net), CapabilityFile, output)
         {
             Backend = "acme-npu",
             PluginDirectories = [SamplePlugin.Install(_root)],

@@ -34,6 +34,9 @@ public sealed record CompileOptions(string ModelPath, string Target, string Outp
     /// <summary>Distillation optimizer steps over all blocks (null: by the bit widths, DistillationOptions.DefaultSteps);
     /// batch size; seed (same seed, same result).</summary>
     public int? DistillSteps { get; init; }
+    /// <summary>Distillation's steps when <see cref="DistillSteps"/> is not given: below 8 bits, and at 8 bits or more.</summary>
+    public static (int Narrow, int Wide) DefaultDistillSteps =>
+        (ArchNet.Passes.Distillation.DistillationOptions.NarrowDefaultSteps, ArchNet.Passes.Distillation.DistillationOptions.WideDefaultSteps);
     public int DistillBatch { get; init; } = new ArchNet.Passes.Distillation.DistillationOptions().BatchSize;
     public int Seed { get; init; }
     /// <summary>QDrop: probability that an activation element stays float in a training step (0: every element quantized).</summary>
@@ -42,6 +45,8 @@ public sealed record CompileOptions(string ModelPath, string Target, string Outp
     public int? Threads { get; init; }
     /// <summary>Folder of capability files; null: targets/ beside the executable, else the repo's.</summary>
     public string? TargetsDirectory { get; init; }
+    /// <summary>Stage names after which the IR is handed to <see cref="Compilation.DumpAfter"/> ("all": after every stage).</summary>
+    public IReadOnlyList<string> DumpAfter { get; init; } = [];
 }
 
 /// <summary>Auto: distill when the target rejects nodes. Always: also train a model the target runs (blockwise QAT). Off: never.</summary>

@@ -29,35 +29,46 @@ public sealed class OnnxImporter
 
     /// <summary>Reads and imports a model file. Every problem with the file is an <see cref="ArchNetException"/>
     /// whose one-line message names the file.</summary>
-    public static Model Load(string path)
+    public static Model Load(string path) => Load(ReadFile(path), path);
+
+    /// <summary>Imports a model file already read into memory by <see cref="ReadFile"/> (the compile reads its file once:
+    /// the student, the teacher and ONNX Runtime's reference all come from the same bytes). <paramref name="path"/> names
+    /// it in messages and locates its external data.</summary>
+    public static Model Load(byte[] bytes, string path)
     {
         // The proto is only imported: large float_data fields may come as raw_data over the file's buffer.
-        var proto = ReadProto(path, floatDataAsRawData: true);
+        var proto = Parse(bytes, path, floatDataAsRawData: true);
         return Import(proto, path, Path.GetDirectoryName(Path.GetFullPath(path)));
     }
 
     /// <summary>Parses a model file without importing it. The file is read once into memory and its large
     /// tensors keep pointing into that buffer (see <see cref="ZeroCopyModelReader"/>), so the weights are
     /// never held twice.</summary>
-    public static ModelProto ReadProto(string path) => ReadProto(path, floatDataAsRawData: false);
+    public static ModelProto ReadProto(string path) => Parse(ReadFile(path), path, floatDataAsRawData: false);
 
-    private static ModelProto ReadProto(string path, bool floatDataAsRawData)
+    private static ModelProto Parse(byte[] bytes, string path, bool floatDataAsRawData)
     {
         try
         {
-            byte[] bytes;
-            using (var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan))
-            {
-                if (stream.Length > Array.MaxLength)
-                    throw new ArchNetException($"{path}: {stream.Length} bytes is more than a single ONNX file can hold (2 GiB)");
-                bytes = GC.AllocateUninitializedArray<byte>((int)stream.Length);
-                stream.ReadExactly(bytes);
-            }
             return ZeroCopyModelReader.Parse(bytes, floatDataAsRawData);
         }
         catch (InvalidProtocolBufferException e)
         {
             throw new ArchNetException($"{path}: not a valid ONNX model: {OneLine(e.Message)}", inner: e);
+        }
+    }
+
+    /// <summary>The bytes of a model file; every problem reading it is one line naming the file.</summary>
+    public static byte[] ReadFile(string path)
+    {
+        try
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
+            if (stream.Length > Array.MaxLength)
+                throw new ArchNetException($"{path}: {stream.Length} bytes is more than a single ONNX file can hold (2 GiB)");
+            var bytes = GC.AllocateUninitializedArray<byte>((int)stream.Length);
+            stream.ReadExactly(bytes);
+            return bytes;
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {

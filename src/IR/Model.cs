@@ -32,4 +32,24 @@ public sealed class Model
         if (i >= 0) OpsetImports[i] = new(domain, version);
         else OpsetImports.Add(new(domain, version));
     }
+
+    /// <summary>Makes this model the one <paramref name="other"/> is (its graph and model-level facts): a pipeline that
+    /// runs its first stage, the import, on an empty model keeps one model object from start to end.</summary>
+    public void TakeFrom(Model other)
+    {
+        Graph = other.Graph;
+        IrVersion = other.IrVersion;
+        OpsetImports.Clear();
+        OpsetImports.AddRange(other.OpsetImports);
+        ProducerName = other.ProducerName;
+        ProducerVersion = other.ProducerVersion;
+        Domain = other.Domain;
+        ModelVersion = other.ModelVersion;
+        DocString = other.DocString;
+        Metadata.Clear();
+        Metadata.AddRange(other.Metadata);
+        Extensions.Clear();
+        foreach (var (k, v) in other.Extensions) Extensions[k] = v;
+        SourcePath = other.SourcePath;
+    }
 }

@@ -5,7 +5,7 @@ namespace ArchNet.Passes;
 /// <summary>One transformation of a model. Returns how many changes it made (0 means the model is untouched).</summary>
 public interface IPass
 {
-    /// <summary>Short kebab-case name used by <c>--dump-after</c> and in reports.</summary>
+    /// <summary>Short kebab-case name, used to ask for the IR after it (<see cref="PassManager.DumpAfterPasses"/>) and in reports.</summary>
     string Name { get; }
 
     /// <summary>True for a pass that only fills in types: a graph invalid after it, when no earlier pass changed
@@ -56,7 +56,7 @@ public sealed class PassManager(IEnumerable<IPass> passes)
         var unknown = DumpAfterPasses.Where(n => n != "all" && Passes.All(p => p.Name != n)).ToList();
         if (unknown.Count > 0)
             throw new ArchNetException(
-                $"--dump-after names unknown pass '{unknown[0]}'; passes are: {string.Join(", ", Passes.Select(p => p.Name))}");
+                $"no pass or stage is called '{unknown[0]}' to dump the IR after; they are: {string.Join(", ", Passes.Select(p => p.Name))}");
         var results = new List<PassResult>();
         foreach (var pass in Passes)
         {

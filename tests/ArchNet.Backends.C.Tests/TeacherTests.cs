@@ -31,7 +31,7 @@ public sealed class TeacherTests(ITestOutputHelper output)
     {
         var mnist = TestData.FashionMnist;
         using var c = new CHarness();
-        var pipeline = new CompilePipeline(new CompileOptions(TestData.Teacher(teacher).Onnx, target, c.Directory)
+        var pipeline = new Compilation(new CompileOptions(TestData.Teacher(teacher).Onnx, target, c.Directory)
         {
             Calibration = $"idx:{mnist.TrainImages}:256",
             Evaluation = $"idx:{mnist.TestImages}:{Items}",
@@ -82,7 +82,7 @@ public sealed class TeacherTests(ITestOutputHelper output)
     {
         const int count = 3;
         using var c = new CHarness();
-        var pipeline = new CompilePipeline(new CompileOptions(TestData.Model("blazeface"), "arm-ethos-u55", c.Directory)
+        var pipeline = new Compilation(new CompileOptions(TestData.Model("blazeface"), "arm-ethos-u55", c.Directory)
         {
             Calibration = "random:16?seed=1&min=-1&max=1",
             WeightBits = 8,

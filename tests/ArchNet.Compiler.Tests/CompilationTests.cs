@@ -9,7 +9,7 @@ using Attribute = ArchNet.IR.Attribute;
 
 namespace ArchNet.Compiler.Tests;
 
-public sealed class CompilePipelineTests(ITestOutputHelper output) : IDisposable
+public sealed class CompilationTests(ITestOutputHelper output) : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("archnet-compile-").FullName;
 
@@ -31,7 +31,7 @@ public sealed class CompilePipelineTests(ITestOutputHelper output) : IDisposable
             ActivationBits = abits,
             TargetsDirectory = Targets,
         };
-        var report = new CompilePipeline(options, new CollectingDiagnostics()).Run();
+        var report = new Compilation(options, new CollectingDiagnostics()).Run();
         output.WriteLine($"{Path.GetFileName(model)} {target} W{wbits}A{abits}: accuracy {report.Accuracy}, fidelity {report.Fidelity}");
         return report;
     }
@@ -147,7 +147,7 @@ public sealed class CompilePipelineTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public void LayerRows_GiveTheShareOfFloatValuesOutsideTheFormatsRange()
     {
-        CompileReport Run(string name, string evaluation) => new CompilePipeline(new CompileOptions(TestData.Teacher("fmnist_cnn").Onnx,
+        CompileReport Run(string name, string evaluation) => new Compilation(new CompileOptions(TestData.Teacher("fmnist_cnn").Onnx,
             "reference-cpu", Path.Combine(_dir, name))
         {
             Calibration = $"idx:{F.TrainImages}:8",
@@ -176,7 +176,7 @@ public sealed class CompilePipelineTests(ITestOutputHelper output) : IDisposable
     {
         var dir = Path.Combine(_dir, "offset");
         var diagnostics = new CollectingDiagnostics();
-        var report = new CompilePipeline(new CompileOptions(TestData.Teacher("fmnist_cnn").Onnx, "archnet", dir)
+        var report = new Compilation(new CompileOptions(TestData.Teacher("fmnist_cnn").Onnx, "archnet", dir)
         {
             Calibration = $"idx:{F.TrainImages}:64",
             Evaluation = $"idx:{F.TestImages}:256",
@@ -223,7 +223,7 @@ public sealed class CompilePipelineTests(ITestOutputHelper output) : IDisposable
         List<string> Warnings(string name, int wbits, int abits)
         {
             var diagnostics = new CollectingDiagnostics();
-            new CompilePipeline(new CompileOptions(TestData.Teacher("fmnist_cnn").Onnx, "reference-cpu", Path.Combine(_dir, name))
+            new Compilation(new CompileOptions(TestData.Teacher("fmnist_cnn").Onnx, "reference-cpu", Path.Combine(_dir, name))
             {
                 Calibration = $"idx:{F.TrainImages}:64",
                 Evaluation = $"idx:{F.TestImages}:256",
@@ -272,7 +272,7 @@ public sealed class CompilePipelineTests(ITestOutputHelper output) : IDisposable
         };
 
         var diagnostics = new CollectingDiagnostics();
-        var report = new CompilePipeline(Options(Targets, "wide"), diagnostics).Run();
+        var report = new Compilation(Options(Targets, "wide"), diagnostics).Run();
         Assert.Equal(["MatMul", "MatMul", "Softmax"], report.EightBitAttention.Select(n => attentionModel.Graph.Nodes.Single(m => m.DisplayName == n).OpType).Order());
         Assert.Contains(diagnostics.Items, d => d.Message.StartsWith("quantize: attention at 8 bits: 3 node(s)", StringComparison.Ordinal));
         Assert.Contains("- at 8 bits: attention (3 node(s):", File.ReadAllText(Path.Combine(_dir, "wide", "report.md")));
@@ -284,7 +284,7 @@ public sealed class CompilePipelineTests(ITestOutputHelper output) : IDisposable
         var text = File.ReadAllText(chip);
         Assert.Contains("\"activations\": { \"bits\": [8, 4]", text);
         File.WriteAllText(chip, text.Replace("\"activations\": { \"bits\": [8, 4]", "\"activations\": { \"bits\": [4]"));
-        var e = Assert.Throws<ArchNetException>(() => new CompilePipeline(Options(narrow, "narrow"), new CollectingDiagnostics()).Run());
+        var e = Assert.Throws<ArchNetException>(() => new Compilation(Options(narrow, "narrow"), new CollectingDiagnostics()).Run());
         Assert.Equal("8-bit attention (--attention EightBit) needs 8-bit activations; archnet-transformer takes activations of 4 bits", e.Message);
         Assert.False(Directory.Exists(Path.Combine(_dir, "narrow")));
     }
@@ -315,19 +315,19 @@ public sealed class CompilePipelineTests(ITestOutputHelper output) : IDisposable
         };
 
         var diagnostics = new CollectingDiagnostics();
-        var report = new CompilePipeline(Options($"npy:{items}", "data"), diagnostics).Run();
+        var report = new Compilation(Options($"npy:{items}", "data"), diagnostics).Run();
         Assert.Contains(diagnostics.Items, d => d.Message.StartsWith("shapes: h = 12, w = 10 from the calibration data (npy)", StringComparison.Ordinal));
         Assert.True(report.Fidelity.Cosine > 0.99, $"cosine {report.Fidelity.Cosine}");
         var artifact = OnnxImporter.Load(Path.Combine(_dir, "data", "model.qdq.onnx"));
         Assert.Equal("[1,1,12,10]", artifact.Graph.Inputs.Single(i => !i.IsConstant).Shape!.ToString());
 
-        var e = Assert.Throws<ArchNetException>(() => new CompilePipeline(Options("random:8", "random"), new CollectingDiagnostics()).Run());
+        var e = Assert.Throws<ArchNetException>(() => new Compilation(Options("random:8", "random"), new CollectingDiagnostics()).Run());
         Assert.Contains("axis 2 is symbolic; random data needs a static shape (give its size with --dim NAME=SIZE)", e.Message);
-        report = new CompilePipeline(Options("random:8", "random", new() { ["h"] = 6, ["w"] = 6 }), new CollectingDiagnostics()).Run();
+        report = new Compilation(Options("random:8", "random", new() { ["h"] = 6, ["w"] = 6 }), new CollectingDiagnostics()).Run();
         Assert.Equal(8, report.CalibrationItems);
 
         // --dim and data that disagree: the data's shape is checked against the bound input.
-        e = Assert.Throws<ArchNetException>(() => new CompilePipeline(Options($"npy:{items}", "both", new() { ["h"] = 6 }), new CollectingDiagnostics()).Run());
+        e = Assert.Throws<ArchNetException>(() => new Compilation(Options($"npy:{items}", "both", new() { ["h"] = 6 }), new CollectingDiagnostics()).Run());
         Assert.Contains("input 'x' is [?,1,6,?], the data is [16,1,12,10] (axis 2)", e.Message);
     }
 
@@ -348,7 +348,7 @@ public sealed class CompilePipelineTests(ITestOutputHelper output) : IDisposable
         var outDir = Path.Combine(_dir, "unemulated");
         var diagnostics = new CollectingDiagnostics();
 
-        var e = Assert.Throws<ArchNetException>(() => new CompilePipeline(new CompileOptions(path, "reference-cpu", outDir)
+        var e = Assert.Throws<ArchNetException>(() => new Compilation(new CompileOptions(path, "reference-cpu", outDir)
         {
             Calibration = "random:4",
             TargetsDirectory = Targets,
@@ -380,7 +380,7 @@ public sealed class CompilePipelineTests(ITestOutputHelper output) : IDisposable
             AllowHostFallback = true,
         };
         var diagnostics = new CollectingDiagnostics();
-        var report = new CompilePipeline(options, diagnostics).Run();
+        var report = new Compilation(options, diagnostics).Run();
         Assert.NotEmpty(report.HostFallbackNodes);
         Assert.Contains(diagnostics.Items, d => d.Severity == Severity.Warning && d.Message.Contains("HOST FALLBACK"));
     }
@@ -393,7 +393,7 @@ public sealed class CompilePipelineTests(ITestOutputHelper output) : IDisposable
             Calibration = "random:8",
             TargetsDirectory = Targets,
         };
-        var report = new CompilePipeline(options, new CollectingDiagnostics()).Run();
+        var report = new Compilation(options, new CollectingDiagnostics()).Run();
         Assert.True(report.LowConfidence);
         Assert.Contains("LOW CONFIDENCE", File.ReadAllText(Path.Combine(_dir, "random", "report.md")));
     }
@@ -402,7 +402,7 @@ public sealed class CompilePipelineTests(ITestOutputHelper output) : IDisposable
     public void Compile_WithoutCalibration_SaysHowToGiveIt()
     {
         var options = new CompileOptions(TestData.Teacher("fmnist_cnn").Onnx, "reference-cpu", Path.Combine(_dir, "none")) { TargetsDirectory = Targets };
-        var e = Assert.Throws<ArchNetException>(() => new CompilePipeline(options, new CollectingDiagnostics()).Run());
+        var e = Assert.Throws<ArchNetException>(() => new Compilation(options, new CollectingDiagnostics()).Run());
         Assert.Contains("--calib", e.Message);
     }
 
@@ -427,7 +427,7 @@ public sealed class CompilePipelineTests(ITestOutputHelper output) : IDisposable
         var path = Path.Combine(_dir, "dw-outlier.onnx");
         OnnxExporter.Save(b.Build(), path);
 
-        var report = new CompilePipeline(new CompileOptions(path, "reference-cpu", Path.Combine(_dir, $"dw-outlier-{equalize}"))
+        var report = new Compilation(new CompileOptions(path, "reference-cpu", Path.Combine(_dir, $"dw-outlier-{equalize}"))
         {
             Calibration = "random:32?seed=1&min=-1&max=1",
             Evaluation = "random:32?seed=2&min=-1&max=1",

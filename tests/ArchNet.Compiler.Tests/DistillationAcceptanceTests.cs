@@ -38,7 +38,7 @@ public sealed class DistillationAcceptanceTests(ITestOutputHelper output) : IDis
             EdgeLayers = LayerPrecision.EightBit,
         };
         var clock = Stopwatch.StartNew();
-        var report = new CompilePipeline(options, new CollectingDiagnostics()).Run();
+        var report = new Compilation(options, new CollectingDiagnostics()).Run();
         var a = report.Accuracy!;
         output.WriteLine($"W{wbits}A{abits}: original {100 * a.Original:F2} %, compiled {100 * a.Compiled:F2} % ({100 * (a.Compiled - a.Original):+0.00;-0.00} pt) " +
                          $"on {a.Items} items; agreement {report.Fidelity.Top1Agreement:P2}; {clock.Elapsed.TotalSeconds:F0} s (distill {report.Distillation!.Seconds:F0} s)");

@@ -111,7 +111,7 @@ public sealed class HostileModelTests(ITestOutputHelper output) : IDisposable
             var outDir = Path.Combine(_dir, $"o{seed}");
             var fault = Corruption.Fault(() =>
             {
-                new CompilePipeline(new CompileOptions(path, target, outDir)
+                new Compilation(new CompileOptions(path, target, outDir)
                 {
                     Calibration = "random:2",
                     TargetsDirectory = Path.Combine(TestData.RepoRoot, "targets"),

@@ -54,7 +54,7 @@ public sealed class ShippedTargetMatrixTests(ITestOutputHelper output) : IDispos
             var outDir = Path.Combine(_dir, $"{teacher}-{target}");
             try
             {
-                var report = new CompilePipeline(new CompileOptions(TestData.Teacher(teacher).Onnx, target!, outDir)
+                var report = new Compilation(new CompileOptions(TestData.Teacher(teacher).Onnx, target!, outDir)
                 {
                     Calibration = "random:4",
                     TargetsDirectory = Targets,

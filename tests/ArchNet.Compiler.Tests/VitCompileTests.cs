@@ -21,7 +21,7 @@ public sealed class VitCompileTests(ITestOutputHelper output) : IDisposable
         // batch 32) and the whole t10k.
         var options = AcceptanceSetting.For("fmnist_vit", "archnet-transformer", Path.Combine(_dir, "w8a8"));
 
-        var report = new CompilePipeline(options, new CollectingDiagnostics()).Run();
+        var report = new Compilation(options, new CollectingDiagnostics()).Run();
 
         output.WriteLine($"accuracy {report.Accuracy}, fidelity {report.Fidelity}, item by item: {report.ItemByItem}");
         Assert.DoesNotContain("LayerNormalization", report.OpsAfter.Keys);

@@ -38,7 +38,7 @@ internal static class AuditCommand
             var path = parse.GetValue(model)!;
             var loaded = OnnxImporter.Load(path);
             InputShapes.Bind(loaded, sizes); // also runs shape inference: MACs and limits need shapes
-            var remedies = Remedies();
+            var remedies = ArchNet.Compiler.CompilerRemedies.All();
             var folding = Folding(loaded, path, sizes);
             if (folding is not null) remedies.Add(folding);
             var report = AuditReport.Run(loaded, targets, remedies, judgedAs: folding is null ? null : folding.JudgedAs);
@@ -67,9 +67,4 @@ internal static class AuditCommand
             return null;
         }
     }
-
-    /// <summary>The remedies the compiler has: each pass that owns some registers them (exact rewrites, then retraining).</summary>
-    public static RemedyRegistry Remedies() => new RemedyRegistry()
-        .Add(new ArchNet.Passes.Legalization.RewriteRemedies())
-        .Add(new ArchNet.Passes.Distillation.ReplacementCatalog.Remedies());
 }

@@ -20,7 +20,7 @@ internal static class BackendsOptions
     };
 
     /// <summary>The built-in backends, in the order <c>archnetc backends</c> lists them.</summary>
-    public static IEnumerable<IBackend> BuiltIns() => ArchNet.Compiler.CompilePipeline.BuiltInBackends();
+    public static IEnumerable<IBackend> BuiltIns() => ArchNet.Compiler.BuiltInBackends.All();
 
     public static BackendCatalog Catalog(IEnumerable<string> pluginDirs, IDiagnostics diagnostics) =>
         BackendCatalog.Discover(BuiltIns(), pluginDirs, diagnostics);

@@ -8,7 +8,7 @@ namespace ArchNet.Cli.Commands;
 /// <summary>
 /// <c>archnetc MODEL --target T -o DIR [--calib SPEC] [--eval SPEC] [--eval-labels SPEC] [--wbits N] [--abits N]
 /// [--backend NAME] [--allow-host-fallback]</c> (also <c>archnetc compile ...</c>): import, audit, legalize, quantize,
-/// emit, and measure; the work is <see cref="CompilePipeline"/>'s, this file only maps arguments and prints the summary.
+/// emit, and measure; the work is <see cref="Compilation"/>'s, this file only maps arguments and prints the summary.
 /// </summary>
 internal static class CompileCommand
 {
@@ -44,7 +44,7 @@ internal static class CompileCommand
         var noEqualize = new Option<bool>("--no-equalization") { Description = "Skip cross-layer equalization of convolution pairs before calibration." };
         var plugins = BackendsOptions.PluginDirOption();
         var distill = new Option<DistillMode>("--distill") { Description = "Auto: retrain replacements for nodes the target rejects; Always: also blockwise QAT; Off.", DefaultValueFactory = _ => DistillMode.Auto };
-        var steps = new Option<int?>("--distill-steps") { Description = $"Distillation optimizer steps over all blocks (default: {ArchNet.Passes.Distillation.DistillationOptions.NarrowDefaultSteps} below 8 bits, else {ArchNet.Passes.Distillation.DistillationOptions.WideDefaultSteps})." };
+        var steps = new Option<int?>("--distill-steps") { Description = $"Distillation optimizer steps over all blocks (default: {CompileOptions.DefaultDistillSteps.Narrow} below 8 bits, else {CompileOptions.DefaultDistillSteps.Wide})." };
         var batch = new Option<int>("--distill-batch") { Description = "Distillation batch size.", DefaultValueFactory = _ => new CompileOptions("", "", "").DistillBatch };
         var drop = new Option<double>("--distill-drop")
         {
@@ -57,8 +57,13 @@ internal static class CompileCommand
             Description = "Threads of distillation's training (results are bit-identical for the same count; on a busy machine 1 is often fastest).",
             DefaultValueFactory = _ => Environment.ProcessorCount,
         };
+        var dumpAfter = new Option<string[]>("--dump-after")
+        {
+            Description = "Print the IR after the named stage ('all' for every stage: import, target, data, canonicalize, audit, legalize, distill, equalize, calibrate, quantize, fidelity, emit, cross-check).",
+            AllowMultipleArgumentsPerToken = true,
+        };
         command.Arguments.Add(model);
-        foreach (var o in new Option[] { target, output, calib, eval, labels, wbits, abits, backend, fallback, method, edges, attention, dims, noBias, noEqualize, plugins, distill, steps, batch, drop, seed, threads })
+        foreach (var o in new Option[] { target, output, calib, eval, labels, wbits, abits, backend, fallback, method, edges, attention, dims, noBias, noEqualize, plugins, distill, steps, batch, drop, seed, threads, dumpAfter })
             command.Options.Add(o);
         command.SetAction(parse =>
         {
@@ -85,8 +90,12 @@ internal static class CompileCommand
                 DistillDrop = parse.GetValue(drop),
                 Seed = parse.GetValue(seed),
                 Threads = parse.GetValue(threads),
+                DumpAfter = parse.GetValue(dumpAfter) ?? [],
             };
-            var report = new CompilePipeline(options, new ConsoleDiagnostics()).Run();
+            var report = new Compilation(options, new ConsoleDiagnostics())
+            {
+                DumpAfter = (stage, text) => Console.Out.Write($"--- IR after {stage} ---\n{text}"),
+            }.Run();
             var f = report.Fidelity;
             Console.Out.WriteLine($"compiled {report.Model} for {report.Target} (W{report.WeightBits}A{report.ActivationBits}, backend {report.Backend}) into {options.OutputDirectory}");
             if (report.Accuracy is { } a)

@@ -207,6 +207,10 @@ public static class Quantizer
     /// that set activation parameters) and the channel means of the inputs of Conv and Gemm layers when biases are
     /// corrected (MatMul has no bias to correct).
     /// </summary>
+    public static CalibrationRequest Request(Graph graph, QuantizationOptions options) =>
+        Request(graph, ActivationGroups.Of(graph), graph.Nodes.Where(IsWeightNode).ToList(), options);
+
+    /// <inheritdoc cref="Request(Graph, QuantizationOptions)"/>
     public static CalibrationRequest Request(Graph graph, ActivationGroups groups, IEnumerable<Node> weightNodes, QuantizationOptions options)
     {
         var means = new HashSet<Value>();
