@@ -1,15 +1,14 @@
 using System.CommandLine;
 using ArchNet.Capabilities;
-using ArchNet.Frontend;
+using ArchNet.Compiler;
 using ArchNet.IR;
-using ArchNet.Passes.Canonicalization;
 
 namespace ArchNet.Cli.Commands;
 
 /// <summary>
 /// <c>archnetc audit MODEL --target T[,T...]|all [--json FILE] [--markdown FILE]</c>: what share of the model's nodes
 /// and MACs each chip runs, and why the rest does not, with the compiler's remedy. The audit itself is library code
-/// (<see cref="AuditReport"/>); this only prints it. Exit 0 whenever the audit ran, whatever it found;
+/// (<see cref="Auditing"/>, <see cref="AuditReport"/>); this only prints it. Exit 0 whenever the audit ran, whatever it found;
 /// <see cref="ExitCodes.BadInput"/> for an unreadable model or capability file.
 /// </summary>
 internal static class AuditCommand
@@ -35,36 +34,12 @@ internal static class AuditCommand
         {
             var targets = TargetsCommand.Catalog().LoadMany(parse.GetValue(target)!);
             var sizes = InputShapes.ParseDims(parse.GetValue(dims) ?? []);
-            var path = parse.GetValue(model)!;
-            var loaded = OnnxImporter.Load(path);
-            InputShapes.Bind(loaded, sizes); // also runs shape inference: MACs and limits need shapes
-            var remedies = ArchNet.Compiler.CompilerRemedies.All();
-            var folding = Folding(loaded, path, sizes);
-            if (folding is not null) remedies.Add(folding);
-            var report = AuditReport.Run(loaded, targets, remedies, judgedAs: folding is null ? null : folding.JudgedAs);
+            var report = Auditing.Run(parse.GetValue(model)!, targets, sizes, new ConsoleDiagnostics());
             Console.Out.Write(report.ToText());
             if (parse.GetValue(json) is { } jsonPath) TargetsCommand.WriteAtomically(jsonPath, report.ToJson());
             if (parse.GetValue(markdown) is { } mdPath) TargetsCommand.WriteAtomically(mdPath, report.ToMarkdown());
             return ExitCodes.Ok;
         });
         return command;
-    }
-
-    /// <summary>What canonicalization removes from the model as audited (<see cref="FoldRemedies"/>), found on a second copy.
-    /// A model canonicalization refuses is still audited, node by node as written; then nothing is marked "fold", and a
-    /// note on stderr says why.</summary>
-    private static FoldRemedies? Folding(Model model, string path, IReadOnlyDictionary<string, long> sizes)
-    {
-        try
-        {
-            var copy = OnnxImporter.Load(path);
-            InputShapes.Bind(copy, sizes);
-            return FoldRemedies.Of(model, copy);
-        }
-        catch (ArchNetException e)
-        {
-            Console.Error.WriteLine($"note: canonicalization cannot run on this model ({e.Message.Split('\n')[0]}), so no node is marked 'fold'");
-            return null;
-        }
     }
 }

@@ -2,7 +2,7 @@ using System.CommandLine;
 using ArchNet.Frontend;
 using ArchNet.IR;
 using ArchNet.Passes;
-using ArchNet.Passes.Canonicalization;
+using ArchNet.Compiler;
 using ArchNet.Passes.Legalization;
 
 namespace ArchNet.Cli.Commands;
@@ -49,25 +49,17 @@ internal static class ConvertCommand
     private static void Legalize(Model model, string spec, string[] shapes, string[] dims, string[] dumpAfter)
     {
         var capability = TargetsCommand.Catalog().Resolve(spec);
-        InputShapes.Bind(model, InputShapes.ParseDims(dims));
-        var ones = InputShapes.Fix(model, ParseShapes(shapes));
+        var result = Conversion.Legalize(model, capability, InputShapes.ParseDims(dims), ParseShapes(shapes), dumpAfter,
+            (pass, text) => Console.Out.Write($"--- IR after {pass} ---\n{text}"), new ConsoleDiagnostics());
+        var (ones, results, report) = (result.SetToOne, result.Passes, result.Legalization);
         if (ones.Count > 0)
             Console.Out.WriteLine($"shapes: {string.Join(", ", ones.Select(b => b.Symbol ?? $"'{b.Input}' axis {b.Axis}"))} set to 1 " +
                 "(not given; --dim NAME=SIZE or --input-shape sets them)");
-        var legalize = new LegalizePass(capability);
-        var manager = new PassManager([.. Canonicalize.Passes(), legalize, new DeadCodeElimination()])
-        {
-            DumpAfter = (pass, text) => Console.Out.Write($"--- IR after {pass} ---\n{text}"),
-        };
-        foreach (var p in dumpAfter) manager.DumpAfterPasses.Add(p);
-        var context = new PassContext(new ConsoleDiagnostics());
-        var results = manager.Run(model, context);
-        var report = legalize.Report!;
 
         Console.Out.WriteLine($"target {capability.Name}: unsupported nodes {report.UnsupportedBefore} -> {report.UnsupportedAfter} (element types are left to quantization)");
         foreach (var r in results)
             Console.Out.WriteLine($"  pass {r.Pass,-18} {r.Changes,5} changes  {r.Elapsed.TotalMilliseconds,8:F1} ms");
-        foreach (var group in context.Rewrites.GroupBy(r => (r.Pass, r.Rule)).OrderBy(g => g.Key.Pass).ThenByDescending(g => g.Count()).ThenBy(g => g.Key.Rule))
+        foreach (var group in result.Rewrites.GroupBy(r => (r.Pass, r.Rule)).OrderBy(g => g.Key.Pass).ThenByDescending(g => g.Count()).ThenBy(g => g.Key.Rule))
             Console.Out.WriteLine($"  {group.Key.Pass}: {group.Key.Rule} x{group.Count()}");
         if (report.Retrain.Count == 0)
         {
