@@ -57,8 +57,10 @@ internal static class CompileCommand
             Description = "Threads of distillation's training (results are bit-identical for the same count; on a busy machine 1 is often fastest).",
             DefaultValueFactory = _ => Environment.ProcessorCount,
         };
+        var quiet = new Option<bool>("--quiet", "-q") { Description = "Print warnings, errors and the closing figures only: no info lines, no progress." };
+        var verbose = new Option<bool>("--verbose", "-v") { Description = "Progress lines once a second instead of at each 10 % of a stage (logs)." };
         command.Arguments.Add(model);
-        foreach (var o in new Option[] { target, output, calib, eval, labels, wbits, abits, backend, fallback, method, edges, attention, dims, noBias, noEqualize, plugins, distill, steps, batch, drop, seed, threads })
+        foreach (var o in new Option[] { target, output, calib, eval, labels, wbits, abits, backend, fallback, method, edges, attention, dims, noBias, noEqualize, plugins, distill, steps, batch, drop, seed, threads, quiet, verbose })
             command.Options.Add(o);
         command.SetAction(parse =>
         {
@@ -86,7 +88,10 @@ internal static class CompileCommand
                 Seed = parse.GetValue(seed),
                 Threads = parse.GetValue(threads),
             };
-            var report = new CompilePipeline(options, new ConsoleDiagnostics()).Run();
+            if (parse.GetValue(quiet) && parse.GetValue(verbose))
+                throw new ArchNetException("--quiet and --verbose contradict each other: give one", ExitCodes.BadInput);
+            var verbosity = parse.GetValue(quiet) ? Verbosity.Quiet : parse.GetValue(verbose) ? Verbosity.Verbose : Verbosity.Normal;
+            var report = new CompilePipeline(options, new ConsoleDiagnostics(verbosity)).Run();
             var f = report.Fidelity;
             Console.Out.WriteLine($"compiled {report.Model} for {report.Target} (W{report.WeightBits}A{report.ActivationBits}, backend {report.Backend}) into {options.OutputDirectory}");
             if (report.Accuracy is { } a)
