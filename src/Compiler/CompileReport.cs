@@ -167,7 +167,7 @@ public sealed record DistillationSummary(
 [JsonSerializable(typeof(CompileReport))]
 internal sealed partial class ReportJson : JsonSerializerContext;
 
-/// <summary>Writes report.json and report.md, each through a temporary name and a rename.</summary>
+/// <summary>Writes report.json, report.md and report.html, each through a temporary name and a rename.</summary>
 public static class ReportWriter
 {
     public static string ToJson(CompileReport report) => JsonSerializer.Serialize(report, ReportJson.Default.CompileReport);
@@ -177,6 +177,7 @@ public static class ReportWriter
         Directory.CreateDirectory(directory);
         Atomic(Path.Combine(directory, "report.json"), ToJson(report) + "\n");
         Atomic(Path.Combine(directory, "report.md"), ToMarkdown(report));
+        Atomic(Path.Combine(directory, "report.html"), HtmlReport.ToHtml(report));
     }
 
     private static void Atomic(string path, string text)
