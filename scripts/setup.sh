@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what archnetc and its tests need on Debian 12 (run as root or with sudo):
-# the .NET 10 SDK check, a C compiler for the C backend, npm for test data, and the test data itself.
+# the .NET 10 SDK check, a C compiler for the C backend, npm for test data, Chromium for the HTML report's test, and the test data itself.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 need=()
@@ -8,6 +8,9 @@ command -v gcc >/dev/null || need+=(gcc)
 command -v cmake >/dev/null || need+=(cmake)
 command -v npm >/dev/null || need+=(npm)
 command -v unzip >/dev/null || need+=(unzip)
+# The report test opens report.html in headless Chromium; the charts' text is measured with a font installed.
+command -v chromium >/dev/null || need+=(chromium)
+[[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || need+=(fonts-dejavu-core)
 if ((${#need[@]})); then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
 fi

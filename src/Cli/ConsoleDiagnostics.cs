@@ -3,24 +3,30 @@ using Spectre.Console;
 
 namespace ArchNet.Cli;
 
+/// <summary>How much a command prints on stderr: <c>--quiet</c> keeps warnings and errors, <c>--verbose</c> adds a
+/// progress line a second.</summary>
+internal enum Verbosity { Quiet, Normal, Verbose }
+
 /// <summary>
 /// Shows diagnostics and progress on the console (stderr, so stdout stays clean for --json output).
-/// In a terminal, progress is a live Spectre.Console bar with the live status and ETA; otherwise (CI, pipes)
-/// plain lines, at most one a second per task plus the final one.
+/// In a terminal, progress is one live Spectre.Console line per stage with its ETA; otherwise (CI, pipes, a log file)
+/// plain lines as <see cref="ProgressMarks"/> decides, each with the <c>info:</c> prefix that every line a user may grep
+/// carries.
 /// </summary>
-internal sealed class ConsoleDiagnostics(bool quiet = false) : IDiagnostics
+internal sealed class ConsoleDiagnostics(Verbosity verbosity = Verbosity.Normal) : IDiagnostics
 {
     private static readonly bool Interactive =
         !Console.IsErrorRedirected && !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive;
 
     public void Report(Diagnostic diagnostic)
     {
-        if (quiet && diagnostic.Severity == Severity.Info) return;
+        if (verbosity == Verbosity.Quiet && diagnostic.Severity == Severity.Info) return;
         Console.Error.WriteLine(diagnostic.ToString());
     }
 
-    public IProgress BeginProgress(string title, long total) =>
-        Interactive && !quiet && total > 0 ? new BarProgress(title, total) : new PlainProgress(title, total, quiet);
+    public IProgress BeginProgress(string title, long total) => verbosity == Verbosity.Quiet ? SilentDiagnostics.Instance.BeginProgress(title, total)
+        : Interactive && total > 0 ? new BarProgress(title, total)
+        : new PlainProgress(new ProgressMarks(title, total, verbosity == Verbosity.Verbose ? ProgressMarks.EverySecond : ProgressMarks.TenPercent));
 
     /// <summary>Spectre's progress display runs its own render loop; it lives on a background task until disposed.</summary>
     private sealed class BarProgress : IProgress
@@ -57,32 +63,56 @@ internal sealed class ConsoleDiagnostics(bool quiet = false) : IDiagnostics
         }
     }
 
-    private sealed class PlainProgress(string title, long total, bool quiet) : IProgress
+    private sealed class PlainProgress(ProgressMarks marks) : IProgress
     {
         private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
-        private long _done;
-        private TimeSpan _lastPrint = TimeSpan.FromSeconds(-1); // MinValue would overflow Elapsed - _lastPrint
-        private string? _status;
 
         public void Advance(long steps = 1, string? status = null)
         {
-            _done += steps;
-            _status = status ?? _status;
-            if (_clock.Elapsed - _lastPrint >= TimeSpan.FromSeconds(1)) Print();
+            if (marks.Advance(steps, status, _clock.Elapsed) is { } line) Console.Error.WriteLine(line);
         }
 
-        public void Dispose() => Print(final: true);
-
-        private void Print(bool final = false)
-        {
-            if (quiet) return;
-            _lastPrint = _clock.Elapsed;
-            var pct = total > 0 ? $" {100.0 * _done / total:F1}%" : "";
-            var eta = total > 0 && _done > 0 && !final
-                ? $" eta {TimeSpan.FromSeconds(_clock.Elapsed.TotalSeconds * (total - _done) / _done):mm\\:ss}"
-                : "";
-            var done = final ? $" done in {_clock.Elapsed.TotalSeconds:F1}s" : "";
-            Console.Error.WriteLine($"[{title}] {_done}/{total}{pct}{eta}{(_status is null ? "" : " " + _status)}{done}");
-        }
+        public void Dispose() => Console.Error.WriteLine(marks.Finish(_clock.Elapsed));
     }
+}
+
+/// <summary>
+/// When a stage's progress gets a line of its own in a log: at each 10 % mark, or after 30 s without a line, whichever
+/// comes first (<see cref="TenPercent"/>), or at most once a second (<see cref="EverySecond"/>, --verbose); plus one
+/// final line with the stage's time. Lines start with <c>info:</c>.
+/// </summary>
+internal sealed class ProgressMarks(string title, long total, ProgressMarks.Policy policy)
+{
+    /// <param name="Step">A share of the total (0..1) that earns a line when crossed; null: none.</param>
+    /// <param name="Quiet">A line after this long without one.</param>
+    internal sealed record Policy(double? Step, TimeSpan Quiet);
+
+    public static Policy TenPercent { get; } = new(0.1, TimeSpan.FromSeconds(30));
+    public static Policy EverySecond { get; } = new(null, TimeSpan.FromSeconds(1));
+
+    private long _done;
+    private long _lastMark;
+    private string? _status;
+    private TimeSpan _lastLine;
+
+    /// <summary>Counts <paramref name="steps"/> more done at <paramref name="elapsed"/> since the start; the line to print, if one is due.</summary>
+    public string? Advance(long steps, string? status, TimeSpan elapsed)
+    {
+        _done += steps;
+        _status = status ?? _status;
+        var mark = policy.Step is { } step && total > 0 ? (long)Math.Floor(Math.Min(_done, total) / (double)total / step + 1e-9) : 0;
+        var due = mark > _lastMark && _done < total || elapsed - _lastLine >= policy.Quiet;
+        if (!due) return null;
+        _lastMark = Math.Max(_lastMark, mark);
+        _lastLine = elapsed;
+        var eta = total > 0 && _done > 0 && _done < total
+            ? $" eta {TimeSpan.FromSeconds(elapsed.TotalSeconds * (total - _done) / _done):mm\\:ss}"
+            : "";
+        return $"info: [{title}] {_done}/{total}{Percent()}{eta}{Status()}";
+    }
+
+    public string Finish(TimeSpan elapsed) => $"info: [{title}] {_done}/{total}{Percent()}{Status()} done in {elapsed.TotalSeconds:F1}s";
+
+    private string Percent() => total > 0 ? $" {100.0 * _done / total:F0}%" : "";
+    private string Status() => _status is null ? "" : " " + _status;
 }

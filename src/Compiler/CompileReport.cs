@@ -42,12 +42,21 @@ public sealed record AccuracyFigures(
 
 /// <param name="Clipped">The share of the float values outside the range the value's integer format represents (more
 /// than half a step beyond its ends): saturated by calibration's range, or negatives of a value the chip holds unsigned.
-/// A low cosine with much clipped is the format's range, not its resolution.</param>
+/// A low cosine with much clipped is the format's range, not its resolution. Values whose every use reaches a ReLU are
+/// compared after it (<see cref="AfterRelu"/>): the negatives their unsigned format saturates are not lost.</param>
 public sealed record LayerFidelity(
     [property: JsonPropertyName("value")] string Value,
     [property: JsonPropertyName("cosine")] double Cosine,
     [property: JsonPropertyName("sqnr_db")] double SqnrDb,
-    [property: JsonPropertyName("clipped")] double Clipped);
+    [property: JsonPropertyName("clipped")] double Clipped)
+{
+    /// <summary>The bit width of the value's integer format.</summary>
+    [JsonPropertyName("bits")] public int Bits { get; init; }
+    /// <summary>Where the value's producer is in the compiled graph's node order (the report's plots go in this order).</summary>
+    [JsonPropertyName("position")] public int Position { get; init; }
+    /// <summary>Compared after the ReLU its every use reaches: its unsigned format saturates only what that ReLU removes.</summary>
+    [JsonPropertyName("after_relu")] public bool AfterRelu { get; init; }
+}
 
 /// <summary>What a compile did and what it cost in accuracy: written as report.json (this shape) and report.md.</summary>
 public sealed record CompileReport
@@ -114,6 +123,14 @@ public sealed record DistilledBlock(
     [property: JsonPropertyName("sqnr_db_before")] double SqnrDbBefore,
     [property: JsonPropertyName("sqnr_db_after")] double SqnrDbAfter);
 
+/// <summary>Mean training loss since the previous point, and the cosine of the block's tensor on the training batch,
+/// after <paramref name="Step"/> steps of this run.</summary>
+public sealed record TrainingCurvePoint(
+    [property: JsonPropertyName("block")] int Block,
+    [property: JsonPropertyName("step")] int Step,
+    [property: JsonPropertyName("loss")] double Loss,
+    [property: JsonPropertyName("cosine")] double Cosine);
+
 /// <summary>What distillation replaced and how close each block came to the teacher (student with fake quantization).</summary>
 public sealed record DistillationSummary(
     [property: JsonPropertyName("replacements")] IReadOnlyList<string> Replacements,
@@ -128,6 +145,9 @@ public sealed record DistillationSummary(
     /// <summary>Why the student trained item by item (a constant folded at batch 1), or null: in batches.</summary>
     [JsonPropertyName("item_by_item"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? ItemByItem { get; init; }
 
+    /// <summary>The training curve of the periods trained in this run (none for periods resumed from a checkpoint).</summary>
+    [JsonPropertyName("curve")] public IReadOnlyList<TrainingCurvePoint> Curve { get; init; } = [];
+
     public static DistillationSummary From(ArchNet.Passes.Distillation.DistillationReport r) => new(
         [.. r.Replacements.Select(x => $"{x.Node} ({x.OpType}): {x.Replacement}")],
         [.. r.Blocks.Select(b => new DistilledBlock(b.Block, b.Tensor, b.Replacements, b.CosineBefore, b.CosineAfter, b.SqnrDbBefore, b.SqnrDbAfter))],
@@ -135,6 +155,7 @@ public sealed record DistillationSummary(
         new SortedDictionary<string, double>(r.OutputOffsets.ToDictionary(kv => kv.Key, kv => Math.Round(kv.Value, 6)), StringComparer.Ordinal))
     {
         ItemByItem = r.ItemByItem,
+        Curve = [.. r.Curve.Select(p => new TrainingCurvePoint(p.Block, p.Step, p.Loss, p.Cosine))],
     };
 }
 
@@ -146,7 +167,7 @@ public sealed record DistillationSummary(
 [JsonSerializable(typeof(CompileReport))]
 internal sealed partial class ReportJson : JsonSerializerContext;
 
-/// <summary>Writes report.json and report.md, each through a temporary name and a rename.</summary>
+/// <summary>Writes report.json, report.md and report.html, each through a temporary name and a rename.</summary>
 public static class ReportWriter
 {
     public static string ToJson(CompileReport report) => JsonSerializer.Serialize(report, ReportJson.Default.CompileReport);
@@ -156,6 +177,7 @@ public static class ReportWriter
         Directory.CreateDirectory(directory);
         Atomic(Path.Combine(directory, "report.json"), ToJson(report) + "\n");
         Atomic(Path.Combine(directory, "report.md"), ToMarkdown(report));
+        Atomic(Path.Combine(directory, "report.html"), HtmlReport.ToHtml(report));
     }
 
     private static void Atomic(string path, string text)
@@ -225,9 +247,13 @@ public static class ReportWriter
         sb.AppendLine();
         sb.AppendLine($"## Layers, worst first (first {r.LayerItems} evaluation items)");
         sb.AppendLine();
-        sb.AppendLine("| value | cosine | SQNR (dB) | float values outside the format's range |");
-        sb.AppendLine("|---|---|---|---|");
-        foreach (var l in r.Layers) sb.AppendLine($"| `{l.Value}` | {F(l.Cosine, "F6")} | {F(l.SqnrDb, "F2")} | {F(100 * l.Clipped, "F1")} % |");
+        sb.AppendLine("Each value the chip writes, compared with the float value as the chip computes it: \"after ReLU\" marks a value whose " +
+            "every use reaches a ReLU, compared after it (its unsigned format saturates only what that ReLU removes).");
+        sb.AppendLine();
+        sb.AppendLine("| value | bits | cosine | SQNR (dB) | float values outside the format's range |");
+        sb.AppendLine("|---|---|---|---|---|");
+        foreach (var l in r.Layers)
+            sb.AppendLine($"| `{l.Value}`{(l.AfterRelu ? " (after ReLU)" : "")} | {l.Bits} | {F(l.Cosine, "F6")} | {F(l.SqnrDb, "F2")} | {F(100 * l.Clipped, "F1")} % |");
         sb.AppendLine();
         sb.AppendLine("## Operators");
         sb.AppendLine();

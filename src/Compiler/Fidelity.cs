@@ -32,6 +32,9 @@ public sealed class Agreement
         _count += reference.Length;
     }
 
+    /// <summary>How many values were compared.</summary>
+    public long Count => _count;
+
     /// <summary>The share of reference values outside the format's range (0 when no format was given).</summary>
     public double Clipped => _count == 0 ? 0 : (double)_outside / _count;
 

@@ -167,6 +167,40 @@ public sealed class CompilationTests(ITestOutputHelper output) : IDisposable
     }
 
     /// <summary>
+    /// On archnet (unsigned activations) fmnist_resnet's residual Adds become Concat + conv, a signed operand entering as
+    /// Relu(a), Relu(-a) over channel halves: the convs' outputs (a block's second conv, the merging conv before the
+    /// block's ReLU) reach a ReLU on every path, so their saturated negatives are not lost. They are neither warned about
+    /// nor ranked as losses (before: cosine 0.63-0.65 with half their values "outside the range" at the top of the table,
+    /// seven warnings on the README job); the top row is the lowest SQNR among the values the chip writes.
+    /// </summary>
+    [Fact]
+    public void WorstLayers_RankWhatTheChipLoses_NotNegativesThatAFollowingReluRemoves()
+    {
+        var dir = Path.Combine(_dir, "resnet");
+        var diagnostics = new CollectingDiagnostics();
+        var report = new Compilation(new CompileOptions(TestData.Teacher("fmnist_resnet").Onnx, "archnet", dir)
+        {
+            Calibration = $"idx:{F.TrainImages}:64",
+            Evaluation = $"idx:{F.TestImages}:32",
+            TargetsDirectory = Targets,
+            Distill = DistillMode.Off,
+            AllowHostFallback = true, // the 3x3 max-pool; distillation would retrain it (minutes)
+        }, diagnostics).Run();
+        Assert.DoesNotContain(diagnostics.Items, d => d.Severity == Severity.Warning && d.Message.Contains("saturate at 0"));
+        var secondConv = report.Layers.Single(l => l.Value == "/layers/layers.1/c2/Conv_output_0");
+        Assert.True(secondConv.AfterRelu);
+        Assert.Equal(8, secondConv.Bits);
+        // 8-bit: after the ReLU its values lie inside the format; before it, half of them were negatives clipped at 0.
+        Assert.True(secondConv.Cosine > 0.99 && secondConv.Clipped < 0.01, $"{secondConv}");
+        Assert.All(report.Layers.Where(l => l.AfterRelu), l => Assert.True(l.Clipped < 0.01, $"{l}"));
+        Assert.Equal(report.Layers.Min(l => l.SqnrDb), report.Layers[0].SqnrDb);
+        var md = File.ReadAllText(Path.Combine(dir, "report.md"));
+        var firstRow = md[(md.IndexOf("|---|---|---|---|---|", StringComparison.Ordinal) + 22)..].Split('\n')[0];
+        Assert.StartsWith($"| `{report.Layers[0].Value}`", firstRow);
+        Assert.Contains("| `/layers/layers.1/c2/Conv_output_0` (after ReLU) | 8 |", md);
+    }
+
+    /// <summary>
     /// On a chip whose activations are symmetric unsigned (archnet), the classifier's logits, mostly negative, would
     /// saturate at 0 (cosine 0.41, SQNR 0.8 dB on t10k, top-1 still 88.75 %): quantization raises them by a constant
     /// through the last Gemm's bias instead (arg-max unchanged), reports it, and fidelity takes it off before comparing.
@@ -187,9 +221,10 @@ public sealed class CompilationTests(ITestOutputHelper output) : IDisposable
         var offset = Assert.Single(report.OutputOffsets);
         Assert.Equal("logits", offset.Key);
         Assert.True(offset.Value > 1, $"offset {offset.Value}");
-        var warnings = diagnostics.Items.Where(d => d.Severity == Severity.Warning).Select(d => d.Message).ToList();
-        Assert.Contains(warnings, w => w.Contains("output 'logits' has negative values") && w.Contains("adds"));
-        Assert.DoesNotContain(warnings, w => w.Contains("saturate at 0"));
+        // A documented, harmless change: an info line, not a warning.
+        var infos = diagnostics.Items.Where(d => d.Severity == Severity.Info).Select(d => d.Message).ToList();
+        Assert.Contains(infos, w => w.Contains("output 'logits' has negative values") && w.Contains("adds"));
+        Assert.DoesNotContain(diagnostics.Items, d => d.Severity == Severity.Warning);
         var logits = report.Layers.Single(l => l.Value == "logits");
         Assert.True(logits.Clipped < 0.01, $"clipped {logits.Clipped}");
         // Measured without the offset in the comparison (a constant in both would pass any cosine): 0.998-0.999.

@@ -356,4 +356,17 @@ public sealed class CalibrationTests
         b.Output(b.Op("Softmax", [b.Op("MatMul", x, b.Random([8, 8]))], Attribute.Int("axis", 0)));
         return b.Build();
     }
+
+    /// <summary>The negatives are counted (what an unsigned format saturates), on the vector path and its tail alike.</summary>
+    [Fact]
+    public void Statistics_CountTheNegativeValues()
+    {
+        var values = Enumerable.Range(0, 37).Select(i => i % 3 == 0 ? -0.5f * i - 1 : i).ToArray(); // 13 negatives
+        var s = new TensorStatistics();
+        s.ObserveRange(values, [1, 37]);
+        s.ObserveRange([1f, 2f], [1, 2]); // no negatives: not counted again
+        Assert.Equal(13, s.Negatives);
+        Assert.Equal(39, s.Count);
+        Assert.Equal(0, s.Offset(50).Negatives);
+    }
 }

@@ -62,8 +62,10 @@ internal static class CompileCommand
             Description = "Print the IR after the named stage ('all' for every stage: import, target, data, canonicalize, audit, legalize, distill, equalize, calibrate, quantize, fidelity, emit, cross-check).",
             AllowMultipleArgumentsPerToken = true,
         };
+        var quiet = new Option<bool>("--quiet", "-q") { Description = "Print warnings, errors and the closing figures only: no info lines, no progress." };
+        var verbose = new Option<bool>("--verbose", "-v") { Description = "Progress lines once a second instead of at each 10 % of a stage (logs)." };
         command.Arguments.Add(model);
-        foreach (var o in new Option[] { target, output, calib, eval, labels, wbits, abits, backend, fallback, method, edges, attention, dims, noBias, noEqualize, plugins, distill, steps, batch, drop, seed, threads, dumpAfter })
+        foreach (var o in new Option[] { target, output, calib, eval, labels, wbits, abits, backend, fallback, method, edges, attention, dims, noBias, noEqualize, plugins, distill, steps, batch, drop, seed, threads, quiet, verbose, dumpAfter })
             command.Options.Add(o);
         command.SetAction(parse =>
         {
@@ -92,7 +94,10 @@ internal static class CompileCommand
                 Threads = parse.GetValue(threads),
                 DumpAfter = parse.GetValue(dumpAfter) ?? [],
             };
-            var report = new Compilation(options, new ConsoleDiagnostics())
+            if (parse.GetValue(quiet) && parse.GetValue(verbose))
+                throw new ArchNetException("--quiet and --verbose contradict each other: give one", ExitCodes.BadInput);
+            var verbosity = parse.GetValue(quiet) ? Verbosity.Quiet : parse.GetValue(verbose) ? Verbosity.Verbose : Verbosity.Normal;
+            var report = new Compilation(options, new ConsoleDiagnostics(verbosity))
             {
                 DumpAfter = (stage, text) => Console.Out.Write($"--- IR after {stage} ---\n{text}"),
             }.Run();

@@ -79,11 +79,8 @@ public sealed class FidelityStage(CompileState state) : Stage(state)
         var outputs = model.Graph.Outputs.Select(v => v.Name).ToList();
         var overall = outputs.ToDictionary(n => n, _ => new Agreement());
         var top1 = new Top1();
-        var layers = new Dictionary<string, Agreement>(StringComparer.Ordinal);
-        // A value folded into its ReLU/Clip consumer holds that consumer's integers; the consumer is compared instead.
-        var layerValues = model.Graph.Nodes.SelectMany(n => n.Outputs)
-            .Where(v => v.Quant is not null && !(v.Uses.Count == 1 && v.Uses[0].Node.OpType is "Relu" or "Clip" && v.Uses[0].Node.Outputs[0].Quant == v.Quant))
-            .ToHashSet();
+        var layers = new LayerComparison(model.Graph);
+        var layerValues = layers.Values;
         using var layerReference = new ReferenceRunner(floatGraph, layerValues.Select(v => v.Name).Order(StringComparer.Ordinal));
         var perRun = ModelFacts.ItemsPerRun(model);
         var layerItems = 0;
@@ -151,9 +148,8 @@ public sealed class FidelityStage(CompileState state) : Stage(state)
                     if (!floats.TryGetValue(name, out var ft)) continue;
                     var real = t.ToReal();
                     if (ft.Count != real.Length) continue;
-                    if (!layers.TryGetValue(name, out var agreement)) layers[name] = agreement = new Agreement();
                     var floatValues = floatGraphOffsets.TryGetValue(name, out var learned) ? [.. ft.Select(f => (float)(f - learned))] : ft.ToArray();
-                    agreement.Add(floatValues, real, t.Quant, offsets.GetValueOrDefault(name));
+                    layers.Add(name, floatValues, real, t.Quant, offsets.GetValueOrDefault(name));
                 }
                 layerItems += count;
             }
@@ -167,9 +163,7 @@ public sealed class FidelityStage(CompileState state) : Stage(state)
         AccuracyFigures? accuracy = labels is not null && top1.Labelled > 0
             ? new AccuracyFigures(Math.Round(top1.ReferenceAccuracy, 6), Math.Round(top1.CompiledAccuracy, 6), top1.Labelled)
             : null;
-        var layerList = layers.Select(kv => new LayerFidelity(kv.Key, Math.Round(kv.Value.Cosine, 6), Math.Round(kv.Value.SqnrDb, 3),
-                Math.Round(kv.Value.Clipped, 6)))
-            .OrderBy(l => l.SqnrDb).ThenBy(l => l.Value, StringComparer.Ordinal).ToList();
+        var layerList = layers.Results();
         return new FidelityResult(figures, accuracy, layerList, layerItems, [.. integer.HostFloatNodes], firstItems, firstIntegers);
     }
 }

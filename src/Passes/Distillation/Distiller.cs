@@ -71,6 +71,11 @@ public sealed record DistillationOptions
 public sealed record BlockFidelity(int Block, string Tensor, IReadOnlyList<string> Replacements, double CosineBefore, double CosineAfter,
     double SqnrDbBefore, double SqnrDbAfter);
 
+/// <summary>One point of a period's training curve: the mean loss of the steps since the previous point, and the cosine
+/// of the period's block tensor (student with fake quantization vs teacher) on the last step's training batch.</summary>
+/// <param name="Step">Steps done in this run, over all periods, at this point.</param>
+public sealed record TrainingPoint(int Block, int Step, double Loss, double Cosine);
+
 /// <summary>What distillation did, for the compile report.</summary>
 public sealed record DistillationReport(
     IReadOnlyList<ReplacementRecord> Replacements,
@@ -80,6 +85,10 @@ public sealed record DistillationReport(
 {
     /// <summary>First and last loss of each period trained in this run.</summary>
     public IReadOnlyList<(double First, double Last)> PeriodLosses { get; init; } = [];
+
+    /// <summary>The loss and block cosine against steps, <see cref="Distiller.CurvePointsPerPeriod"/> points a period
+    /// trained in this run (the report's plots).</summary>
+    public IReadOnlyList<TrainingPoint> Curve { get; init; } = [];
 
     /// <summary>Constant the student adds to each graph output it learned offset (unsigned chips; arg-max unchanged),
     /// by output name: compare the compiled output with the original's plus this.</summary>
@@ -102,6 +111,8 @@ public sealed record DistillationReport(
 public sealed class Distiller(DistillationOptions options, IDiagnostics diagnostics)
 {
     private const string CheckpointFile = "distill.ckpt";
+    /// <summary>Points of the training curve per period: enough for a plot, few enough for report.json.</summary>
+    public const int CurvePointsPerPeriod = 30;
     private static readonly HashSet<string> CutOps = ["Relu", "Add", "Concat"];
 
     /// <summary>
@@ -173,6 +184,7 @@ public sealed class Distiller(DistillationOptions options, IDiagnostics diagnost
         var stepsPerPeriod = Math.Max(1, Steps(plan) / shares);
         double firstLoss = double.NaN, lastLoss = double.NaN;
         var periodLosses = new List<(double, double)>();
+        var curve = new List<TrainingPoint>();
         for (var period = done; period < periods; period++)
         {
             if (options.StopAfterPeriods is { } stop && period >= stop) break;
@@ -181,7 +193,7 @@ public sealed class Distiller(DistillationOptions options, IDiagnostics diagnost
             using var masks = new Generator(unchecked((ulong)(options.Seed * 1_000_003L + period)));
             if (fq is not null) (fq.DropProbability, fq.DropMasks) = (options.ActivationDrop, masks);
             var steps = final ? stepsPerPeriod * DistillationOptions.OutputPeriodShare : stepsPerPeriod;
-            var (f, l) = TrainPeriod(period, final, steps, teacherModule, studentModule, data, parameters, outputs.Count, cuts);
+            var (f, l) = TrainPeriod(period, final, steps, teacherModule, studentModule, data, parameters, outputs.Count, cuts, curve);
             if (fq is not null) (fq.DropProbability, fq.DropMasks) = (0, null);
             if (double.IsNaN(firstLoss)) firstLoss = f;
             periodLosses.Add((f, l));
@@ -199,6 +211,7 @@ public sealed class Distiller(DistillationOptions options, IDiagnostics diagnost
             firstLoss, lastLoss, Math.Round(clock.Elapsed.TotalSeconds, 1), fq?.Learned())
         {
             PeriodLosses = periodLosses,
+            Curve = curve,
             OutputOffsets = cuts.Select((c, i) => (c, i)).Where(p => _shifts[p.i] != 0).ToDictionary(p => p.c, p => _shifts[p.i]),
             ItemByItem = studentBound?.ToString(),
         };
@@ -288,8 +301,11 @@ public sealed class Distiller(DistillationOptions options, IDiagnostics diagnost
     }
 
     private (double First, double Last) TrainPeriod(int period, bool final, int steps, GraphModule teacher, GraphModule student,
-        Tensor data, List<Parameter> parameters, int outputCount, List<string> cuts)
+        Tensor data, List<Parameter> parameters, int outputCount, List<string> cuts, List<TrainingPoint> curve)
     {
+        var stepsBefore = curve.Count == 0 ? 0 : curve[^1].Step;
+        var every = Math.Max(1, steps / CurvePointsPerPeriod);
+        var pointedAt = 0; // losses up to here are in the curve's points already
         var k = period + 1;
         using var optimizer = torch.optim.AdamW(parameters, lr: options.LearningRate, weight_decay: 0);
         // Not HashCode.Combine: it is randomised per process, and a resumed run must draw the same batches.
@@ -337,6 +353,14 @@ public sealed class Distiller(DistillationOptions options, IDiagnostics diagnost
             optimizer.step();
             var value = loss.item<float>();
             losses.Add(value);
+            if ((step + 1) % every == 0 || step == steps - 1)
+            {
+                double cosine;
+                using (torch.no_grad())
+                    cosine = nn.functional.cosine_similarity(outs[k - 1].flatten(1), targets[k - 1].flatten(1), 1, 1e-8).mean().item<float>();
+                curve.Add(new TrainingPoint(k, stepsBefore + step + 1, Math.Round(losses.Skip(pointedAt).Average(), 6), Math.Round(cosine, 6)));
+                pointedAt = losses.Count;
+            }
             progress.Advance(1, $"loss {value:G4}"); // the progress line gives the ETA
         }
         student.eval();

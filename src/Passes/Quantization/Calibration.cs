@@ -36,6 +36,8 @@ public sealed class TensorStatistics
     public float Min { get; private set; } = float.PositiveInfinity;
     public float Max { get; private set; } = float.NegativeInfinity;
     public long Count { get; private set; }
+    /// <summary>How many of the <see cref="Count"/> values were below 0: what an unsigned format saturates.</summary>
+    public long Negatives { get; private set; }
     public double[]? ChannelSums { get; private set; }
     public long ChannelItems { get; private set; }
     public long[]? Histogram { get; private set; }
@@ -54,6 +56,7 @@ public sealed class TensorStatistics
         var (mn, mx) = MinMax(values, Min, Max);
         (Min, Max) = (mn, mx);
         Count += values.Length;
+        if (mn < 0) Negatives += CountNegative(values); // most values follow a ReLU: no second pass over them
         if (!channelSums || shape.Length < 2 || shape[1] <= 0 || values.Length == 0) return;
         var channels = shape[1];
         var inner = values.Length / (shape[0] * channels);
@@ -97,6 +100,22 @@ public sealed class TensorStatistics
             if (v > max) max = v;
         }
         return (min, max);
+    }
+
+    /// <summary>How many of <paramref name="values"/> are below 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static long CountNegative(ReadOnlySpan<float> values)
+    {
+        var i = 0;
+        long count = 0;
+        if (Vector256.IsHardwareAccelerated && values.Length >= Vector256<float>.Count)
+        {
+            ref var start = ref MemoryMarshal.GetReference(values);
+            for (; i + Vector256<float>.Count <= values.Length; i += Vector256<float>.Count)
+                count += BitOperations.PopCount(Vector256.LessThan(Vector256.LoadUnsafe(ref start, (nuint)i), Vector256<float>.Zero).ExtractMostSignificantBits());
+        }
+        for (; i < values.Length; i++) if (values[i] < 0) count++;
+        return count;
     }
 
     /// <summary>The sum in double precision, four partial sums at a time.</summary>
@@ -149,6 +168,7 @@ public sealed class TensorStatistics
         Min = Min + offset,
         Max = Max + offset,
         Count = Count,
+        Negatives = Min + offset >= 0 ? 0 : Negatives, // an offset that lifts the minimum lifts every value
         ChannelSums = ChannelSums?.Select(s => s + (double)offset * ChannelItems).ToArray(),
         ChannelItems = ChannelItems,
         Histogram = Histogram?.ToArray(),
@@ -167,6 +187,7 @@ public sealed class TensorStatistics
         if (part.Min < Min) Min = part.Min;
         if (part.Max > Max) Max = part.Max;
         Count += part.Count;
+        Negatives += part.Negatives;
         if (part.ChannelSums is { } sums)
         {
             ChannelSums ??= new double[sums.Length];

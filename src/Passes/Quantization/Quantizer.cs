@@ -133,11 +133,14 @@ public static class Quantizer
                     {
                         s = s.Offset((float)offset);
                         offsets[rep.Name] = offset;
-                        diagnostics.Warning($"output '{rep.Name}' has negative values, which the chip's unsigned activations cannot hold: " +
+                        // Documented and harmless (README: what a compile changes besides the operators): an info line.
+                        diagnostics.Info($"output '{rep.Name}' has negative values, which the chip's unsigned activations cannot hold: " +
                             $"'{producer.DisplayName}' adds {offset:G6} to it (arg-max and softmax unchanged); the artifact's output is the original's plus that");
                     }
-                    if (s.Min < 0 && f.Symmetric && !f.Signed)
-                        diagnostics.Warning($"value '{rep.Name}' has negative values but the chip's activations are symmetric unsigned; they saturate at 0");
+                    // Negatives a following ReLU removes anyway are not lost (the ReLU is fused into the format): no warning.
+                    if (s.Min < 0 && f.Symmetric && !f.Signed && !Rectification.RectifiedDownstream(graph, rep))
+                        diagnostics.Warning($"value '{rep.Name}': {100.0 * s.Negatives / Math.Max(1, s.Count):G3} % of its calibrated values are " +
+                            $"negative (down to {s.Min:G4}) and saturate at 0: the chip's activations are symmetric unsigned and no ReLU follows");
                     var (lo, hi) = RangeSelection.Choose(s, options.Method, f, options.Percentile);
                     q = RangeSelection.PerTensor(lo, hi, f);
                 }
