@@ -1,6 +1,7 @@
 using ArchNet.Capabilities;
 using ArchNet.IR;
 using ArchNet.Passes.Distillation.Lowering;
+using ArchNet.Passes.Legalization;
 using TorchSharp;
 using IRAttribute = ArchNet.IR.Attribute;
 
@@ -489,6 +490,32 @@ public sealed class SmoothActivationToRelu(string opType) : Replacement
     }
 }
 
+/// <summary>
+/// A bounded ReLU (ReLU6 exported as Clip(x, 0, c)) -> ReLU: the same function wherever x stays below c, which is where
+/// calibration images mostly keep it; distillation retrains the rest as it does for the smooth activations.
+/// </summary>
+public sealed class BoundedReluToRelu : Replacement
+{
+    public override string Name => "bounded-relu-to-relu";
+    public override string Summary => "Clip(x, 0, c) (ReLU6) -> ReLU (the same below c; retrained above)";
+    public override string OpType => "Clip";
+
+    public override bool CanReplace(Node node, Capability capability) =>
+        capability.Find("", "Relu") is not null && Bound(node, 1, "min") == 0f && Bound(node, 2, "max") is > 0f;
+
+    private static float? Bound(Node clip, int input, string attribute) =>
+        clip.Input(input) is { IsAbsent: false } v ? (v.Constant is { ElementCount: 1 } t ? (float)t.ToDoubles()[0] : null)
+        : clip.HasAttr(attribute) ? clip.GetFloat(attribute, 0) : null;
+
+    public override IReadOnlyList<Node> Replace(Node node, Capability capability)
+    {
+        node.OpType = "Relu";
+        node.Attributes.Clear();
+        node.TruncateInputs(1);
+        return [node];
+    }
+}
+
 /// <summary>The catalog, in the order tried; the first whose precondition holds replaces the node.</summary>
 public static class ReplacementCatalog
 {
@@ -506,6 +533,7 @@ public static class ReplacementCatalog
         new SmoothActivationToRelu("HardSwish"),
         new SmoothActivationToRelu("HardSigmoid"),
         new SmoothActivationToRelu("Tanh"),
+        new BoundedReluToRelu(),
     ];
 
     /// <summary>
@@ -593,6 +621,10 @@ public static class ReplacementCatalog
                 if (!graph.Nodes.Any(n => n.Outputs.Any(o => o.Name == output)) && made.Count > 0) output = made[0].Outputs[0].Name;
                 records.Add(new ReplacementRecord(name, op, r.Summary, output));
             }
+            // What the replacements leave (a channels-last Linear whose LayerNorm and GELU are gone, a ReLU6 now a ReLU)
+            // may have an exact rewrite now: the same legalizer as before distillation, on what is still rejected.
+            ShapeInference.Run(graph);
+            new Legalizer(new CapabilityOracle(capability)).Run(student, new PassContext(SilentDiagnostics.Instance), "legalize after replacement");
         }
         graph.SortTopologically();
         ShapeInference.Run(graph);
