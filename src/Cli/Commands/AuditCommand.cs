@@ -38,7 +38,7 @@ internal static class AuditCommand
             var path = parse.GetValue(model)!;
             var loaded = OnnxImporter.Load(path);
             InputShapes.Bind(loaded, sizes); // also runs shape inference: MACs and limits need shapes
-            var remedies = Remedies();
+            var remedies = Remedies().Add(new ArchNet.Compiler.StudentRemedies(loaded));
             var folding = Folding(loaded, path, sizes);
             if (folding is not null) remedies.Add(folding);
             var report = AuditReport.Run(loaded, targets, remedies, judgedAs: folding is null ? null : folding.JudgedAs);

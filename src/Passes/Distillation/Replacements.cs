@@ -8,7 +8,11 @@ using IRAttribute = ArchNet.IR.Attribute;
 namespace ArchNet.Passes.Distillation;
 
 /// <summary>One replacement made in the student: the teacher's node, its op, what replaced it, and the value it reproduces.</summary>
-public sealed record ReplacementRecord(string Node, string OpType, string Replacement, string Output);
+public sealed record ReplacementRecord(string Node, string OpType, string Replacement, string Output)
+{
+    /// <summary>Every teacher node the replacement stands in for (more than <see cref="Node"/> for a synthesized region).</summary>
+    public IReadOnlyList<string> Covers { get; init; } = [Node];
+}
 
 /// <summary>
 /// An Arch-Net replacement: rewrites one node the chip rejects into ops it runs, initialised from the teacher
@@ -519,6 +523,9 @@ public sealed class BoundedReluToRelu : Replacement
 /// <summary>The catalog, in the order tried; the first whose precondition holds replaces the node.</summary>
 public static class ReplacementCatalog
 {
+    /// <summary>How a record (and the audit) names an exact rewrite that only a replacement made possible.</summary>
+    public const string AfterReplacement = "exact, once the replacements around it are made";
+
     public static IReadOnlyList<Replacement> All { get; } =
     [
         new GroupedToRegularConv(),
@@ -624,7 +631,24 @@ public static class ReplacementCatalog
             // What the replacements leave (a channels-last Linear whose LayerNorm and GELU are gone, a ReLU6 now a ReLU)
             // may have an exact rewrite now: the same legalizer as before distillation, on what is still rejected.
             ShapeInference.Run(graph);
-            new Legalizer(new CapabilityOracle(capability)).Run(student, new PassContext(SilentDiagnostics.Instance), "legalize after replacement");
+            var existing = graph.Nodes.Select(n => n.DisplayName).ToHashSet(StringComparer.Ordinal);
+            var after = new PassContext(SilentDiagnostics.Instance);
+            new Legalizer(new CapabilityOracle(capability)).Run(student, after, "legalize after replacement");
+            // Listed with the replacements that made them possible (the audit names them so too); the top rewrite of each plan.
+            foreach (var rewrite in after.Rewrites.DistinctBy(r => r.Node).Where(r => existing.Contains(r.Node) && records.All(x => !x.Covers.Contains(r.Node))))
+                records.Add(new ReplacementRecord(rewrite.Node, rewrite.OpType, $"{rewrite.Rule} ({AfterReplacement})", ""));
+        }
+        graph.SortTopologically();
+        ShapeInference.Run(graph);
+        // The generic student: what no rewrite or template reached, region by region (a region no student can stand in
+        // for stays, and the refusal below names it with the reason).
+        var rejected = graph.Nodes.Where(n => !(n.OpType == "Constant" && n.IsDefaultDomain) && !capability.Check(n).IsSupported).ToList();
+        var refusals = new List<string>();
+        foreach (var region in SynthesizedStudent.Regions(graph, rejected))
+        {
+            if (SynthesizedStudent.Refusal(region) is { } why) { refusals.Add(why); continue; }
+            records.Add(SynthesizedStudent.Replace(student, region, calibration));
+            ShapeInference.Run(graph);
         }
         graph.SortTopologically();
         ShapeInference.Run(graph);
@@ -635,7 +659,8 @@ public static class ReplacementCatalog
         if (left.Count > 0 && !keepUnreplaced)
             throw new ArchNetException($"distillation has no replacement for {left.Count} node(s) on {capability.Name}:\n"
                 + string.Join("\n", left.Take(Listed).Select(p => $"  {p.n.DisplayName} ({p.n.OpType}): {p.c}"))
-                + (left.Count > Listed ? $"\n  ... and {left.Count - Listed} more" : ""));
+                + (left.Count > Listed ? $"\n  ... and {left.Count - Listed} more" : "")
+                + (refusals.Count > 0 ? "\nno synthesized student can stand in for them:\n" + string.Join("\n", refusals) : ""));
         return records;
     }
 }
