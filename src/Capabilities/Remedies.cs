@@ -45,14 +45,17 @@ public sealed record Remedy(RemedyKind Kind, string Name, string Summary)
 /// </summary>
 public sealed record RemedyRegistration(string OpType, Remedy Remedy)
 {
+    /// <summary>The op type of a registration that judges nodes of any op (its <see cref="CanHandle"/> decides).</summary>
+    public const string AnyOp = "*";
+
     public string Domain { get; init; } = "";
     /// <summary>Constraint id (or a suffix of it) the node must break; null for any reason.</summary>
     public string? Violation { get; init; }
     public Func<Node, Capability, bool>? CanHandle { get; init; }
 
     public bool Matches(Node node, Capability capability, IReadOnlyList<Violation> violations) =>
-        node.OpType == OpType
-        && (node.Domain is "" or "ai.onnx" ? Domain is "" or "ai.onnx" : node.Domain == Domain)
+        (OpType == AnyOp || node.OpType == OpType)
+        && (OpType == AnyOp || node.Domain is "" or "ai.onnx" ? Domain is "" or "ai.onnx" : node.Domain == Domain)
         && (Violation is null || violations.Any(v => v.ConstraintId == Violation || v.ConstraintId.EndsWith(Violation, StringComparison.Ordinal)))
         && (CanHandle is null || CanHandle(node, capability));
 }

@@ -17,7 +17,7 @@ public static class Auditing
         var bytes = OnnxImporter.ReadFile(path);
         var model = OnnxImporter.Load(bytes, path);
         InputShapes.Bind(model, sizes); // also runs shape inference: MACs and limits need shapes
-        var remedies = CompilerRemedies.All();
+        var remedies = CompilerRemedies.All().Add(new StudentRemedies(model));
         var folding = Folding(model, bytes, path, sizes, diagnostics);
         if (folding is not null) remedies.Add(folding);
         return AuditReport.Run(model, targets, remedies, judgedAs: folding is null ? null : folding.JudgedAs);

@@ -18,8 +18,8 @@ public static class RuleCatalog
     /// <summary>Rules legalization chooses among for a node the capability rejects.</summary>
     public static IReadOnlyList<RewriteRule> Legalization { get; } =
     [
-        new GemmToMatMulAdd(), new MatMulAddToGemm(), new GemmToConv1x1(), new MatMulToConv1x1(), new Conv1x1ToGemm(),
-        new Conv1x1To3x3(), new PatchifyConvToMatMul(), new ConvKxKTo3x3Stack(), new StridedConvToSpaceToDepth(), new GroupedConvToDense(),
+        new GemmToMatMulAdd(), new MatMulAddToGemm(), new GemmToConv1x1(), new MatMulToConv1x1(), new ChannelsLastLinearToConv1x1(), new Conv1x1ToGemm(),
+        new Conv1x1To3x3(), new PatchifyConvToMatMul(), new ConvKxKTo3x3Stack(), new StridedConvToSpaceToDepth(), new PatchifyConvToStridedConvs(), new GroupedConvToDense(),
         new SplitConvInputChannels(), new SplitConvOutputChannels(), new SplitGroupedConvChannels(), new CentreConvKernel(), new FoldPadIntoConv(),
         new AveragePoolToDepthwiseConv(), new AveragePoolToGlobalAveragePool(), new GlobalAveragePoolToDepthwiseConv(), new ReduceMeanToGlobalAveragePool(), new GlobalMaxPoolToMaxPool(),
         new ClipToRelu(), new ClipToReluDifference(), new HardSigmoidToRelu(), new HardSwishToHardSigmoidMul(), new HardSwishToRelu(),

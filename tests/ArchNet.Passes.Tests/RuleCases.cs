@@ -184,6 +184,23 @@ public static class RuleCases
             () => M(b => b.Output(b.Op("MatMul", b.Input("x", 1, 5, 8), b.Random([8, 4])))),
             () => M(b => b.Output(b.Op("MatMul", b.Input("x", 1, 5, 8), b.Input("w", 8, 4)))),
             Gone: "MatMul"),
+        new("ChannelsLastLinearToConv1x1",
+            () => M(b =>
+            {
+                // A ConvNeXt block's MLP: NCHW -> NHWC, Linear 6 -> 12 (MatMul + bias Add), GELU, Linear 12 -> 6, back.
+                var x = b.Op("Transpose", [b.Input("x", 1, 6, 5, 4)], Ints("perm", 0, 2, 3, 1));
+                var h = b.Op("Gelu", b.Op("Add", b.Op("MatMul", x, b.Random([6, 12])), b.Random([12])));
+                h = b.Op("Add", b.Random([6]), b.Op("MatMul", h, b.Random([12, 6])));
+                b.Output(b.Op("Transpose", [h], Ints("perm", 0, 3, 1, 2)));
+            }, opset: 20),
+            () => M(b =>
+            {
+                // A Softmax over the channels-last axis is not a per-position map of the NCHW channels' own kind.
+                var x = b.Op("Transpose", [b.Input("x", 1, 6, 5, 4)], Ints("perm", 0, 2, 3, 1));
+                var h = b.Op("Softmax", [b.Op("MatMul", x, b.Random([6, 12]))], Int("axis", -1));
+                b.Output(b.Op("Transpose", [h], Ints("perm", 0, 3, 1, 2)));
+            }),
+            Gone: "Transpose"),
         new("Conv1x1ToGemm",
             () => M(b => b.Output(Conv(b, b.Input("x", 2, 8, 1, 1), 4, 8, 1))),
             () => M(b => b.Output(Conv(b, b.Input("x", 1, 8, 2, 2), 4, 8, 1))),
@@ -204,6 +221,10 @@ public static class RuleCases
         new("StridedConvToSpaceToDepth",
             () => M(b => b.Output(Conv(b, b.Input("x", 1, 3, 8, 8), 5, 3, 3, stride: 2, pad: 1))),
             () => M(b => b.Output(Conv(b, b.Input("x", 1, 3, 7, 7), 5, 3, 3, stride: 2, pad: 1)))),
+        new("PatchifyConvToStridedConvs",
+            () => M(b => b.Output(Conv(b, b.Input("x", 1, 2, 8, 12), 5, 2, 4, stride: 4))),
+            // Sides 4 does not divide: the last partial patch would be read by the split convs differently.
+            () => M(b => b.Output(Conv(b, b.Input("x", 1, 2, 10, 12), 5, 2, 4, stride: 4)))),
         new("GroupedConvToDense",
             () => M(b => b.Output(Conv(b, b.Input("x", 1, 4, 6, 6), 8, 4, 3, pad: 1, group: 4))),
             () => M(b => b.Output(Conv(b, b.Input("x", 1, 4, 6, 6), 8, 4, 3, pad: 1)))),

@@ -1,13 +1,18 @@
 using ArchNet.Capabilities;
 using ArchNet.IR;
 using ArchNet.Passes.Distillation.Lowering;
+using ArchNet.Passes.Legalization;
 using TorchSharp;
 using IRAttribute = ArchNet.IR.Attribute;
 
 namespace ArchNet.Passes.Distillation;
 
 /// <summary>One replacement made in the student: the teacher's node, its op, what replaced it, and the value it reproduces.</summary>
-public sealed record ReplacementRecord(string Node, string OpType, string Replacement, string Output);
+public sealed record ReplacementRecord(string Node, string OpType, string Replacement, string Output)
+{
+    /// <summary>Every teacher node the replacement stands in for (more than <see cref="Node"/> for a synthesized region).</summary>
+    public IReadOnlyList<string> Covers { get; init; } = [Node];
+}
 
 /// <summary>
 /// An Arch-Net replacement: rewrites one node the chip rejects into ops it runs, initialised from the teacher
@@ -489,9 +494,38 @@ public sealed class SmoothActivationToRelu(string opType) : Replacement
     }
 }
 
+/// <summary>
+/// A bounded ReLU (ReLU6 exported as Clip(x, 0, c)) -> ReLU: the same function wherever x stays below c, which is where
+/// calibration images mostly keep it; distillation retrains the rest as it does for the smooth activations.
+/// </summary>
+public sealed class BoundedReluToRelu : Replacement
+{
+    public override string Name => "bounded-relu-to-relu";
+    public override string Summary => "Clip(x, 0, c) (ReLU6) -> ReLU (the same below c; retrained above)";
+    public override string OpType => "Clip";
+
+    public override bool CanReplace(Node node, Capability capability) =>
+        capability.Find("", "Relu") is not null && Bound(node, 1, "min") == 0f && Bound(node, 2, "max") is > 0f;
+
+    private static float? Bound(Node clip, int input, string attribute) =>
+        clip.Input(input) is { IsAbsent: false } v ? (v.Constant is { ElementCount: 1 } t ? (float)t.ToDoubles()[0] : null)
+        : clip.HasAttr(attribute) ? clip.GetFloat(attribute, 0) : null;
+
+    public override IReadOnlyList<Node> Replace(Node node, Capability capability)
+    {
+        node.OpType = "Relu";
+        node.Attributes.Clear();
+        node.TruncateInputs(1);
+        return [node];
+    }
+}
+
 /// <summary>The catalog, in the order tried; the first whose precondition holds replaces the node.</summary>
 public static class ReplacementCatalog
 {
+    /// <summary>How a record (and the audit) names an exact rewrite that only a replacement made possible.</summary>
+    public const string AfterReplacement = "exact, once the replacements around it are made";
+
     public static IReadOnlyList<Replacement> All { get; } =
     [
         new GroupedToRegularConv(),
@@ -506,6 +540,7 @@ public static class ReplacementCatalog
         new SmoothActivationToRelu("HardSwish"),
         new SmoothActivationToRelu("HardSigmoid"),
         new SmoothActivationToRelu("Tanh"),
+        new BoundedReluToRelu(),
     ];
 
     /// <summary>
@@ -593,6 +628,27 @@ public static class ReplacementCatalog
                 if (!graph.Nodes.Any(n => n.Outputs.Any(o => o.Name == output)) && made.Count > 0) output = made[0].Outputs[0].Name;
                 records.Add(new ReplacementRecord(name, op, r.Summary, output));
             }
+            // What the replacements leave (a channels-last Linear whose LayerNorm and GELU are gone, a ReLU6 now a ReLU)
+            // may have an exact rewrite now: the same legalizer as before distillation, on what is still rejected.
+            ShapeInference.Run(graph);
+            var existing = graph.Nodes.Select(n => n.DisplayName).ToHashSet(StringComparer.Ordinal);
+            var after = new PassContext(SilentDiagnostics.Instance);
+            new Legalizer(new CapabilityOracle(capability)).Run(student, after, "legalize after replacement");
+            // Listed with the replacements that made them possible (the audit names them so too); the top rewrite of each plan.
+            foreach (var rewrite in after.Rewrites.DistinctBy(r => r.Node).Where(r => existing.Contains(r.Node) && records.All(x => !x.Covers.Contains(r.Node))))
+                records.Add(new ReplacementRecord(rewrite.Node, rewrite.OpType, $"{rewrite.Rule} ({AfterReplacement})", ""));
+        }
+        graph.SortTopologically();
+        ShapeInference.Run(graph);
+        // The generic student: what no rewrite or template reached, region by region (a region no student can stand in
+        // for stays, and the refusal below names it with the reason).
+        var rejected = graph.Nodes.Where(n => !(n.OpType == "Constant" && n.IsDefaultDomain) && !capability.Check(n).IsSupported).ToList();
+        var refusals = new List<string>();
+        foreach (var region in SynthesizedStudent.Regions(graph, rejected))
+        {
+            if (SynthesizedStudent.Refusal(region) is { } why) { refusals.Add(why); continue; }
+            records.Add(SynthesizedStudent.Replace(student, region, calibration));
+            ShapeInference.Run(graph);
         }
         graph.SortTopologically();
         ShapeInference.Run(graph);
@@ -603,7 +659,8 @@ public static class ReplacementCatalog
         if (left.Count > 0 && !keepUnreplaced)
             throw new ArchNetException($"distillation has no replacement for {left.Count} node(s) on {capability.Name}:\n"
                 + string.Join("\n", left.Take(Listed).Select(p => $"  {p.n.DisplayName} ({p.n.OpType}): {p.c}"))
-                + (left.Count > Listed ? $"\n  ... and {left.Count - Listed} more" : ""));
+                + (left.Count > Listed ? $"\n  ... and {left.Count - Listed} more" : "")
+                + (refusals.Count > 0 ? "\nno synthesized student can stand in for them:\n" + string.Join("\n", refusals) : ""));
         return records;
     }
 }

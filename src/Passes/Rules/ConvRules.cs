@@ -125,6 +125,51 @@ public sealed class StridedConvToSpaceToDepth : RewriteRule
     }
 }
 
+/// <summary>
+/// A patchify Conv (kernel = stride = k, k even and at least 4, no padding) on sides that k divides equals a 2x2
+/// stride-2 Conv that only moves pixels (space-to-depth written as one-hot kernels: each output channel copies one
+/// tap of one input channel) followed by a (k/2)x(k/2) stride-k/2 Conv over those copies with the taps remapped. Both
+/// are kernel = stride convs again, so a 4x4/s4 stem becomes two 2x2/s2 convs (which <see cref="CentreConvKernel"/>
+/// makes 3x3/s2), for chips without SpaceToDepth or MatMul. On chips whose activations cannot be negative a signed
+/// input is copied as Relu(x) and Relu(-x), read back with weights W and -W: exact there too.
+/// </summary>
+public sealed class PatchifyConvToStridedConvs : RewriteRule
+{
+    public override string Name => "PatchifyConvToStridedConvs";
+    public override string Summary => "Conv(k x k, stride k, k even >= 4) -> Conv(2x2/s2 one-hot copies) + Conv((k/2)x(k/2)/s(k/2)) with remapped taps";
+    public override IReadOnlyList<string> RootOps { get; } = ["Conv"];
+
+    public override RewriteMatch? Match(Node root, RewriteContext context)
+    {
+        if (Conv2d.Of(root) is not { Group: 1 } c || c.Dilated || c.KH != c.KW || c.KH < 4 || c.KH % 2 != 0) return null;
+        var k = c.KH;
+        if (c.Strides.Any(s => s != k) || c.Pads.Any(p => p != 0) || c.XShape[2] % k != 0 || c.XShape[3] % k != 0) return null;
+        var signed = context.NonNegativeActivations && !Signs.NonNegative(c.X);
+        int parts = signed ? 2 : 1, copies = 4 * c.Cin * parts, half = k / 2;
+        // Copy channel (part, phase a, phase b, input channel): x[ch, 2p + a, 2q + b], negated in the second part.
+        int Copy(int part, int a, int bb, int ch) => ((part * 2 + a) * 2 + bb) * c.Cin + ch;
+        var onehot = new float[copies * c.Cin * 4];
+        for (var part = 0; part < parts; part++)
+            for (var a = 0; a < 2; a++)
+                for (var bb = 0; bb < 2; bb++)
+                    for (var ch = 0; ch < c.Cin; ch++)
+                        onehot[((Copy(part, a, bb, ch) * c.Cin + ch) * 2 + a) * 2 + bb] = part == 0 ? 1 : -1;
+        var w = new float[c.M * copies * half * half];
+        for (var o = 0; o < c.M; o++)
+            for (var part = 0; part < parts; part++)
+                for (var ch = 0; ch < c.Cin; ch++)
+                    for (var i = 0; i < k; i++)
+                        for (var j = 0; j < k; j++)
+                            w[((o * copies + Copy(part, i % 2, j % 2, ch)) * half + i / 2) * half + j / 2] = (part == 0 ? 1 : -1) * c.Weight(o, ch, i, j);
+        return RewriteMatch.Of(root, b =>
+        {
+            var moved = Emit.Conv(b, c.X, onehot, [copies, c.Cin, 2, 2], null, [2, 2], [0, 0, 0, 0], suffix: "copies");
+            if (signed) moved = b.Op("Relu", moved);
+            b.Replace(root.Outputs[0], Emit.Conv(b, moved, w, [c.M, copies, half, half], c.HasBias ? c.Bias : null, [half, half], [0, 0, 0, 0]));
+        });
+    }
+}
+
 /// <summary>A grouped (or depthwise) Conv equals a dense Conv whose weights are block diagonal.</summary>
 public sealed class GroupedConvToDense : RewriteRule
 {
@@ -263,21 +308,22 @@ public sealed class SplitGroupedConvChannels : RewriteRule
 }
 
 /// <summary>
-/// A Conv with asymmetric padding (TensorFlow's SAME at stride 2 gives [0,0,1,1] or [1,1,2,2]) equals a Conv whose
-/// kernel is embedded, off centre, in a larger odd kernel padded equally on every side: the added taps are zero, and
-/// the output size is unchanged.
+/// A Conv with asymmetric padding (TensorFlow's SAME at stride 2 gives [0,0,1,1] or [1,1,2,2]) or an even kernel (a
+/// 2x2 stride-2 patchify or downsampling conv) equals a Conv whose kernel is embedded, off centre, in a larger odd
+/// kernel padded equally on every side: the added taps are zero, and the output size is unchanged (a 2x2/s2 conv on
+/// even sides is a 3x3/s2 pad-1 conv whose first row and column are zero).
 /// </summary>
 public sealed class CentreConvKernel : RewriteRule
 {
     public override string Name => "CentreConvKernel";
-    public override string Summary => "Conv(KxK, asymmetric pads) -> Conv((2R+1)x(2R+1), pads R) with the taps placed off centre and zeros elsewhere";
+    public override string Summary => "Conv(KxK, asymmetric pads or even K) -> Conv((2R+1)x(2R+1), pads R) with the taps placed off centre and zeros elsewhere";
     public override IReadOnlyList<string> RootOps { get; } = ["Conv"];
 
     public override RewriteMatch? Match(Node root, RewriteContext context)
     {
         if (Conv2d.Of(root) is not { } c || c.Dilated || root.Outputs[0].Shape?.ToArray() is not { } ys) return null;
         long pt = c.Pads[0], pl = c.Pads[1];
-        if (pt == c.Pads[2] && pl == c.Pads[3]) return null; // already symmetric
+        if (pt == c.Pads[2] && pl == c.Pads[3] && c.KH % 2 == 1 && c.KW % 2 == 1) return null; // already centred
         // Taps read rows s*o + i - pt, i in [0, KH): offsets from -pt to KH-1-pt.
         long ry = Math.Max(pt, c.KH - 1 - pt), rx = Math.Max(pl, c.KW - 1 - pl);
         long kh = 2 * ry + 1, kw = 2 * rx + 1;
