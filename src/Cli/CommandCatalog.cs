@@ -13,5 +13,6 @@ internal static class CommandCatalog
         yield return Commands.TargetsCommand.Create();
         yield return Commands.CompileCommand.Create();
         yield return Commands.AuditCommand.Create();
+        yield return Commands.OpsCommand.Create();
     }
 }

@@ -14,6 +14,9 @@ public sealed class CBackend : IBackend
     /// <summary>File stem and C identifier prefix of the generated model.</summary>
     public const string Prefix = "model";
 
+    /// <summary>The ops this backend writes integer kernels for.</summary>
+    public static IReadOnlySet<string> Ops => CProgram.Ops;
+
     public string Name => "c";
     public string Description => "dependency-free C99 (model.c, model.h, .npy harness, CMakeLists.txt), bit-exact with the emulator";
     public int ContractVersion => BackendContract.Version;

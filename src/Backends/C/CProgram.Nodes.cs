@@ -6,6 +6,13 @@ namespace ArchNet.Backends.C;
 /// <summary>One lowering per op; each follows the rule of docs/backends.md for that op.</summary>
 internal sealed partial class CProgram
 {
+    /// <summary>The ops <see cref="LowerNode"/> has a kernel for.</summary>
+    public static readonly IReadOnlySet<string> Ops = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "Conv", "ConvTranspose", "Gemm", "MatMul", "Relu", "Clip", "MaxPool", "AveragePool", "GlobalAveragePool", "Add", "Sub", "Mul",
+        "Concat", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout", "Transpose", "Slice", "Pad",
+    };
+
     private void LowerNode(Operation node)
     {
         var fn = $"an_node{_nodes.Count}";

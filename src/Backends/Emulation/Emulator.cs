@@ -54,6 +54,12 @@ public sealed class Emulator
 
     /// <summary>Nodes of <paramref name="graph"/> the emulator has no kernel for, float or integer, in graph order: a graph
     /// with any cannot be run, so a compile checks this before its long stages rather than fail at its measurement.</summary>
+    /// <summary>The ops the emulator runs in float (every mode's fallback and the float reference).</summary>
+    public static IEnumerable<string> FloatOps => FloatKernels.Ops;
+
+    /// <summary>The ops the emulator runs on integers (the rest of a quantized graph runs dequantized, as host float ops).</summary>
+    public static IEnumerable<string> IntegerOps => Kernels.IntegerOps.Order(StringComparer.Ordinal);
+
     public static IReadOnlyList<Node> Unemulated(Graph graph) => [.. graph.Nodes.Where(n => !FloatKernels.Handles(n))];
 
     /// <summary>Nodes that run as float ops on the host in integer mode (empty in float mode).</summary>

@@ -7,6 +7,10 @@ internal static class FloatKernels
 {
     /// <summary>Whether the emulator has a float kernel for <paramref name="node"/>: in integer mode, every op without an
     /// integer kernel runs as a host float op, so this is what the emulator can run at all.</summary>
+    /// <summary>Every op this emulates in float ("com.microsoft.NAME" for ONNX Runtime's contrib ops).</summary>
+    public static IEnumerable<string> Ops =>
+        Movement.Ops.Concat(Kernels.Keys).Concat(MicrosoftKernels.Keys.Select(k => $"{MicrosoftDomain}.{k}")).Order(StringComparer.Ordinal);
+
     public static bool Handles(Node node) => node.IsDefaultDomain
         ? Movement.Handles(node.OpType) || Kernels.ContainsKey(node.OpType)
         : node.Domain == MicrosoftDomain && MicrosoftKernels.ContainsKey(node.OpType);

@@ -19,8 +19,17 @@ internal sealed partial class Kernels(QuantSemantics semantics)
 
     private static bool IsWeight(Value? v) => v is { IsConstant: true, Quant: not null };
 
+    /// <summary>The ops <see cref="HasIntegerKernel"/> can say yes for (on suitably quantized operands).</summary>
+    public static readonly IReadOnlySet<string> IntegerOps = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "Sub", "Mul", "Relu", "MaxPool", "AveragePool", "GlobalAveragePool", "Clip",
+        "Concat", "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Dropout", "DepthToSpace", "SpaceToDepth",
+        "Slice", "Gather", "Softmax", "Pad",
+    };
+
     public bool HasIntegerKernel(Node node, Func<Value, bool> isQuantizedActivation)
     {
+        if (!IntegerOps.Contains(node.OpType)) return false;
         if (!node.IsDefaultDomain || node.Outputs.Count == 0 || !PerTensor(node.Outputs[0])) return false;
         bool Act(int i) => node.Input(i) is { } v && (isQuantizedActivation(v) || (v.IsConstant && PerTensor(v)));
         bool ConstOrAbsent(int i) => node.Input(i) is null || node.Input(i)!.IsAbsent || node.Input(i)!.IsConstant;

@@ -8,8 +8,14 @@ namespace ArchNet.Backends.Emulation;
 /// </summary>
 internal static class Movement
 {
-    public static bool Handles(string op) => op is "Reshape" or "Flatten" or "Transpose" or "Squeeze" or "Unsqueeze"
-        or "Slice" or "Concat" or "Pad" or "Gather" or "Identity" or "Dropout" or "Split" or "DepthToSpace" or "SpaceToDepth";
+    /// <summary>The ops that only move data, which this class runs at any element type.</summary>
+    public static readonly IReadOnlySet<string> Ops = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Slice", "Concat", "Pad", "Gather", "Identity", "Dropout", "Split",
+        "DepthToSpace", "SpaceToDepth",
+    };
+
+    public static bool Handles(string op) => Ops.Contains(op);
 
     public static Tensor[] Run(Node node, Tensor?[] a, double padValue = 0) => node.OpType switch
     {

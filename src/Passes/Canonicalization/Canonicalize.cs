@@ -21,6 +21,9 @@ public sealed class DeadCodeElimination : IPass
 /// <summary>The canonicalization pipeline: shapes, then the canonical rules to a fixed point, then dead code.</summary>
 public static class Canonicalize
 {
+    /// <summary>The ops constant folding evaluates when all their inputs are constants.</summary>
+    public static IEnumerable<string> FoldableOps => ConstantEvaluator.Supported.Order(StringComparer.Ordinal);
+
     public static IReadOnlyList<IPass> Passes() =>
     [
         new ShapePropagation(),

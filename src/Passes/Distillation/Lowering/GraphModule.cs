@@ -21,6 +21,9 @@ public enum ConstantRole
 /// </summary>
 public sealed class GraphModule : nn.Module<Tensor[], Tensor[]>
 {
+    /// <summary>The ops this lowers to TorchSharp (what distillation can train through).</summary>
+    public static IEnumerable<string> LoweredOps => OpKernels.SupportedOps;
+
     private readonly Value[] _inputs;
     private readonly Value[] _outputs;
     private readonly (Node Node, Kernel Kernel)[] _steps;
