@@ -113,6 +113,6 @@ internal sealed class ProgressMarks(string title, long total, ProgressMarks.Poli
 
     public string Finish(TimeSpan elapsed) => $"info: [{title}] {_done}/{total}{Percent()}{Status()} done in {elapsed.TotalSeconds:F1}s";
 
-    private string Percent() => total > 0 ? $" {100.0 * _done / total:F0}%" : "";
+    private string Percent() => total > 0 ? $" {Math.Floor(100.0 * _done / total):F0}%" : ""; // floored: 19.8 % is not yet the 20 % mark
     private string Status() => _status is null ? "" : " " + _status;
 }

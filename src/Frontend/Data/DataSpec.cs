@@ -13,7 +13,9 @@ public enum DataKind { Npy, Npz, Idx, Images, Random }
 ///   random:COUNT[?seed=S&amp;min=A&amp;max=B]           uniform random inputs (low confidence: no real data)
 /// </code>
 /// COUNT keeps the first COUNT items. Options of images: size=WxH (default: the model input's), gray=1, layout=nhwc,
-/// scale=255, mean=a,b,c, std=a,b,c. A PATH may itself contain ':' (the COUNT is the last ':'-part when it is a number).
+/// scale=255, mean=a,b,c, std=a,b,c, resize=S (shorter side to S, then the centre WxH), preset=imagenet|mobilenet|raw
+/// (<see cref="ImagePresets"/>; options given as well override it), labels=FILE.csv (for --eval-labels; without it, an
+/// images: labels spec takes the subfolder names). A PATH may itself contain ':' (the COUNT is the last ':'-part when it is a number).
 /// Examples: <c>idx:/data/train-images-idx3-ubyte.gz:256</c>, <c>npz:calib.npz</c>,
 /// <c>images:photos/?size=224x224&amp;mean=0.485,0.456,0.406&amp;std=0.229,0.224,0.225</c>, <c>random:32</c>.
 /// </summary>
@@ -79,7 +81,7 @@ public sealed record DataSpec(DataKind Kind, string Path, int? Count, IReadOnlyD
     /// <summary>The options each kind reads; any other key is a typo, refused rather than ignored.</summary>
     private static string[] KnownOptions(DataKind kind) => kind switch
     {
-        DataKind.Images => ["size", "gray", "layout", "scale", "mean", "std"],
+        DataKind.Images => ["size", "gray", "layout", "scale", "mean", "std", "preset", "resize", "labels"],
         DataKind.Random => ["seed", "min", "max"],
         _ => [],
     };
@@ -172,7 +174,9 @@ public static class DataLoader
             DataKind.Npy => Take(Npy.Read(RequireFile(spec.Path)), spec.Count),
             DataKind.Npz => Take(Npz.Read(RequireFile(spec.Path)).Values.FirstOrDefault()
                 ?? throw new ArchNetException($"{spec.Path}: empty .npz"), spec.Count),
-            _ => throw new ArchNetException($"labels spec '{spec}': labels come from idx, npy or npz"),
+            DataKind.Images => ImageFolder.Labels(spec.Path, spec.Options.GetValueOrDefault("labels"), spec.Count) is var l
+                ? TensorData.FromInt64s([l.Length], l) : null!,
+            _ => throw new ArchNetException($"labels spec '{spec}': labels come from idx, npy, npz or images (subfolder names or labels=FILE.csv)"),
         };
         if (data.Dims.Length != 1 && !(data.Dims.Length == 2 && data.Dims[1] == 1))
             throw new ArchNetException($"labels {spec}: expected a vector of class indices, got shape [{string.Join(",", data.Dims)}]");
@@ -231,6 +235,7 @@ public static class DataLoader
 
     private static ImageOptions ImageOptionsFor(DataSpec spec, InputSignature input)
     {
+        var preset = spec.Options.TryGetValue("preset", out var named) ? ImagePresets.Get(named, spec) : null;
         var o = spec.Options;
         var layout = o.GetValueOrDefault("layout", "nchw").ToLowerInvariant();
         if (layout is not ("nchw" or "nhwc"))
@@ -260,11 +265,16 @@ public static class DataLoader
                 _ => throw new ArchNetException($"data {spec}: gray must be 1, 0, true or false, found '{g}'"),
             }
             : input.Shape.Length == 4 && input.Shape[nhwc ? 3 : 1] == 1;
-        var scale = spec.FloatOption("scale", 255f);
+        var scale = spec.FloatOption("scale", preset?.Scale ?? 255f);
         if (scale <= 0) throw new ArchNetException($"data {spec}: scale must be positive (pixels are divided by it), found {scale}");
-        var std = spec.FloatsOption("std");
+        var std = spec.FloatsOption("std") ?? preset?.Std;
         if (std?.Contains(0f) == true) throw new ArchNetException($"data {spec}: std must not be 0 (values are divided by it)");
-        return new ImageOptions(w, h, gray, nhwc, scale, spec.FloatsOption("mean"), std);
+        var mean = spec.FloatsOption("mean") ?? preset?.Mean;
+        if (gray && preset?.Mean is { Length: 3 } && !o.ContainsKey("mean"))
+            throw new ArchNetException($"data {spec}: preset={o["preset"]} normalises 3 colour channels; this input is gray: give mean= and std=");
+        int? resize = o.ContainsKey("resize") ? spec.IntOption("resize", 0) : preset?.ResizeFor(w, h);
+        if (resize is <= 0) throw new ArchNetException($"data {spec}: resize must be a positive number of pixels (the shorter side), found {resize}");
+        return new ImageOptions(w, h, gray, nhwc, scale, mean, std, resize);
     }
 
     private static TensorData RandomArray(DataSpec spec, InputSignature input)

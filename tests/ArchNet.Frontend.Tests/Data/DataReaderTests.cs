@@ -269,6 +269,76 @@ public sealed class DataReaderTests : IDisposable
             DataLoader.Load(DataSpec.Parse($"npy:{nan}"), [Image(c: 1, h: 2, w: 2)])).Message);
     }
 
+    /// <summary>preset=imagenet is torchvision's Resize(256) + CenterCrop(224): a 400x256 picture whose centre 224 columns
+    /// are white between black margins gives all white (a stretch would mix the margins in), normalised with ImageNet's
+    /// mean and std; mobilenet maps white to 1 and black to -1; raw stretches to 0..1.</summary>
+    [Fact]
+    public void Images_Presets_ResizeTheShorterSide_CropTheCentre_AndNormaliseAsTheModelFamily()
+    {
+        var dir = Path.Combine(_dir, "preset");
+        Directory.CreateDirectory(dir);
+        using (var image = new Image<Rgb24>(400, 256, new Rgb24(0, 0, 0)))
+        {
+            for (var y = 0; y < 256; y++)
+                for (var x = 88; x < 312; x++) image[x, y] = new Rgb24(255, 255, 255);
+            image.SaveAsPng(Path.Combine(dir, "centre.png"));
+        }
+        var input = Image(c: 3, h: 224, w: 224);
+        var imagenet = DataLoader.Load(DataSpec.Parse($"images:{dir}?preset=imagenet"), [input]).Arrays["x"].ToFloats();
+        Assert.Equal(3 * 224 * 224, imagenet.Length);
+        float[] mean = [0.485f, 0.456f, 0.406f], std = [0.229f, 0.224f, 0.225f];
+        for (var c = 0; c < 3; c++)
+            Assert.All(imagenet.Skip(c * 224 * 224).Take(224 * 224), v => Assert.Equal((1 - mean[c]) / std[c], v, 3));
+        var mobilenet = DataLoader.Load(DataSpec.Parse($"images:{dir}?preset=mobilenet"), [input]).Arrays["x"].ToFloats();
+        Assert.All(mobilenet, v => Assert.Equal(1f, v, 3));
+        var raw = DataLoader.Load(DataSpec.Parse($"images:{dir}?preset=raw"), [input]).Arrays["x"].ToFloats();
+        Assert.Equal(0f, raw[0], 3); // the stretched picture keeps its black margin at the left edge
+        Assert.Equal(1f, raw[112], 3);
+        Assert.Contains("unknown preset 'resnet' (known: imagenet, mobilenet, raw)", Assert.Throws<ArchNetException>(() =>
+            DataLoader.Load(DataSpec.Parse($"images:{dir}?preset=resnet"), [input])).Message);
+    }
+
+    /// <summary>Subfolders are read, in the order of their relative paths; labels come from the subfolder names (sorted,
+    /// numbered from 0, as torchvision's ImageFolder) or from a CSV of FILE,LABEL rows.</summary>
+    [Fact]
+    public void Images_InClassSubfolders_AreReadRecursively_WithLabelsFromTheNamesOrACsv()
+    {
+        var dir = Path.Combine(_dir, "classes");
+        foreach (var (cls, file, grey) in new[] { ("dog", "b.png", 200), ("ant", "c.jpg", 100), ("cat", "a.png", 50), ("cat", "z.bmp", 150) })
+        {
+            Directory.CreateDirectory(Path.Combine(dir, cls));
+            using var image = new Image<Rgb24>(4, 4, new Rgb24((byte)grey, (byte)grey, (byte)grey));
+            image.Save(Path.Combine(dir, cls, file));
+        }
+        var ds = DataLoader.Load(DataSpec.Parse($"images:{dir}?preset=raw"), [Image(c: 1, h: 2, w: 2)]);
+        Assert.Equal(4, ds.Count);
+        var firsts = Enumerable.Range(0, 4).Select(i => (int)Math.Round(ds.Arrays["x"].ToFloats()[i * 4] * 255)).ToArray();
+        Assert.Equal([100, 50, 150, 200], firsts); // ant/c, cat/a, cat/z, dog/b
+        Assert.Equal([0L, 1, 1, 2], DataLoader.LoadLabels(DataSpec.Parse($"images:{dir}")));
+        var csv = Path.Combine(_dir, "labels.csv");
+        File.WriteAllLines(csv, ["file,label", "cat/a.png,7", "c.jpg,3", "dog/b.png,9", "cat/z.bmp,7"]);
+        Assert.Equal([3L, 7, 7, 9], DataLoader.LoadLabels(DataSpec.Parse($"images:{dir}?labels={csv}")));
+        File.WriteAllLines(csv, ["cat/a.png,7"]);
+        Assert.Contains("no label for image 'ant/c.jpg'", Assert.Throws<ArchNetException>(() =>
+            DataLoader.LoadLabels(DataSpec.Parse($"images:{dir}?labels={csv}"))).Message);
+    }
+
+    /// <summary>Every unreadable file is named, none skipped: two damaged files, both on the error's one line.</summary>
+    [Fact]
+    public void Images_SeveralDamagedFiles_AreEachNamed()
+    {
+        var dir = Path.Combine(_dir, "damaged");
+        Directory.CreateDirectory(Path.Combine(dir, "sub"));
+        using (var good = new Image<Rgb24>(2, 2)) good.SaveAsPng(Path.Combine(dir, "good.png"));
+        File.WriteAllBytes(Path.Combine(dir, "bad.png"), [1, 2, 3]);
+        File.WriteAllBytes(Path.Combine(dir, "sub", "worse.jpg"), [9, 9]);
+        var e = Assert.Throws<ArchNetException>(() => DataLoader.Load(DataSpec.Parse($"images:{dir}"), [Image(c: 3, h: 2, w: 2)]));
+        Assert.Contains("2 of 3 images cannot be read", e.Message);
+        Assert.Contains("bad.png: cannot read the image", e.Message);
+        Assert.Contains("worse.jpg: cannot read the image", e.Message);
+        Assert.DoesNotContain("\n", e.Message);
+    }
+
     [Fact]
     public void Images_ADamagedFile_IsNamedOnOneLine()
     {
@@ -276,7 +346,7 @@ public sealed class DataReaderTests : IDisposable
         Directory.CreateDirectory(dir);
         File.WriteAllBytes(Path.Combine(dir, "broken.png"), [1, 2, 3, 4, 5, 6, 7, 8]);
         var e = Assert.Throws<ArchNetException>(() => DataLoader.Load(DataSpec.Parse($"images:{dir}"), [Image(c: 3, h: 2, w: 2)]));
-        Assert.Contains("broken.png: cannot read the image (not a PNG, JPEG or BMP image, or damaged)", e.Message);
+        Assert.Contains("broken.png: cannot read the image (not a PNG, JPEG, BMP, GIF, TIFF, WebP, TGA or PBM image, or damaged)", e.Message);
         Assert.DoesNotContain("\n", e.Message);
     }
 
