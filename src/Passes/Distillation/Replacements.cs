@@ -647,7 +647,7 @@ public static class ReplacementCatalog
         foreach (var region in SynthesizedStudent.Regions(graph, rejected))
         {
             if (SynthesizedStudent.Refusal(region) is { } why) { refusals.Add(why); continue; }
-            records.Add(SynthesizedStudent.Replace(student, region, calibration));
+            records.Add(SynthesizedStudent.Replace(student, region, capability, calibration));
             ShapeInference.Run(graph);
         }
         graph.SortTopologically();

@@ -120,10 +120,11 @@ public static class SynthesizedStudent
 
     /// <summary>
     /// Replaces <paramref name="region"/> by a synthesized student (see the class summary), fitted on
-    /// <paramref name="calibration"/> (items of the graph's single input) when given. Returns the record for the report.
+    /// <paramref name="calibration"/> (items of the graph's single input) when given; the record counts the region's nodes <paramref name="capability"/> rejects. Returns the record for the report.
     /// </summary>
-    public static ReplacementRecord Replace(Model model, StudentRegion region, TensorData? calibration)
+    public static ReplacementRecord Replace(Model model, StudentRegion region, Capability capability, TensorData? calibration)
     {
+        var rejected = region.Nodes.Count(n => !capability.Check(n).IsSupported);
         var g = model.Graph;
         var y = region.Outputs[0];
         var yDims = Dims(y)!;
@@ -198,7 +199,7 @@ public static class SynthesizedStudent
         studentOut.Name = yName;
         foreach (var n in region.Nodes.Reverse()) g.Remove(n);
         g.RemoveDeadCode();
-        var text = $"{Summary}: region of {region.Nodes.Count} node(s) [{ops}] -> {shape}; MACs {studentMacs} vs {regionMacs} " +
+        var text = $"{Summary}: region of {region.Nodes.Count} node(s), {rejected} of them rejected by {capability.Name} [{ops}] -> {shape}; MACs {studentMacs} vs {regionMacs} " +
             $"(original), parameters {studentParams} vs {regionParams}" + (fit is null ? "; no calibration items: starts at zero" : "") +
             (unused.Count > 0 ? $"; not read by the student: {string.Join(", ", unused.Select(v => v.Name))}" : "");
         return new ReplacementRecord(name, region.Nodes.Count == 1 ? region.Nodes[0].OpType : "region", text, yName)
