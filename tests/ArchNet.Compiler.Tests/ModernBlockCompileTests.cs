@@ -42,7 +42,7 @@ public sealed class ModernBlockCompileTests(ITestOutputHelper output) : IDisposa
             Threads = 1,
             DistillSteps = steps,
         };
-        return new CompilePipeline(options, new CollectingDiagnostics()).Run();
+        return new Compilation(options, new CollectingDiagnostics()).Run();
     }
 
     [Theory]
