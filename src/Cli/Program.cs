@@ -23,7 +23,7 @@ catch (Exception thrown)
     switch (e)
     {
         case ArchNetException known:
-            Console.Error.WriteLine($"error: {known.Message}");
+            Console.Error.WriteLine($"error: {ArchNet.Cli.Commands.ShapeOptions.Message(known)}");
             return known.ExitCode;
         case IOException or UnauthorizedAccessException:
             Console.Error.WriteLine($"error: {e.Message}");

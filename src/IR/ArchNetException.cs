@@ -9,6 +9,27 @@ public class ArchNetException(string message, int exitCode = ExitCodes.BadInput,
     : Exception(message, inner)
 {
     public int ExitCode { get; } = exitCode;
+
+    /// <summary>The user's setting the error is about, when it is one (the library speaks of its concepts; the CLI names
+    /// its option for it).</summary>
+    public Setting Setting { get; init; }
+
+    /// <summary>The value of <see cref="Setting"/> the error is about ("seqence", "sequence=SIZE", "EightBit"), if any.</summary>
+    public string? SettingValue { get; init; }
+}
+
+/// <summary>Settings a user gives the library, by concept: the CLI maps each to the option that sets it.</summary>
+public enum Setting
+{
+    None,
+    /// <summary>The size of a symbolic input dimension, by its name.</summary>
+    DimensionSize,
+    /// <summary>The whole static shape of an input, by its name.</summary>
+    InputShape,
+    /// <summary>The widths of the first and last weight layers.</summary>
+    EdgeLayers,
+    /// <summary>The widths of attention.</summary>
+    Attention,
 }
 
 public static class ExitCodes

@@ -16,7 +16,8 @@ public static class InputShapes
     {
         var inputs = model.Graph.Inputs.Where(i => !i.IsConstant).ToList();
         if (sizes?.Keys.FirstOrDefault(k => !inputs.Any(i => i.Name == k)) is { } unknown)
-            throw new ArchNetException($"--input-shape {unknown}: the model has no input named '{unknown}' (inputs: {string.Join(", ", inputs.Select(i => i.Name))})");
+            throw new ArchNetException($"the model has no input named '{unknown}' (inputs: {string.Join(", ", inputs.Select(i => i.Name))})")
+                { Setting = Setting.InputShape, SettingValue = unknown };
         var changed = false;
         foreach (var input in inputs)
         {
@@ -43,8 +44,9 @@ public static class InputShapes
             .Select(d => d.Symbol!), StringComparer.Ordinal);
         var unknown = sizes.Keys.Where(k => k != "*" && !symbols.Contains(k)).Order(StringComparer.Ordinal).ToList();
         if (unknown.Count > 0)
-            throw new ArchNetException($"--dim {unknown[0]}: no input dimension of the model is named '{unknown[0]}' " +
-                (symbols.Count == 0 ? "(its inputs have no symbolic dimensions)" : $"(symbolic dimensions: {string.Join(", ", symbols)})"));
+            throw new ArchNetException($"no input dimension of the model is named '{unknown[0]}' " +
+                (symbols.Count == 0 ? "(its inputs have no symbolic dimensions)" : $"(symbolic dimensions: {string.Join(", ", symbols)})"))
+                { Setting = Setting.DimensionSize, SettingValue = unknown[0] };
         var bound = new SortedSet<string>(StringComparer.Ordinal);
         var fallback = sizes.TryGetValue("*", out var f) ? f : (long?)null;
         foreach (var input in symbolic)
@@ -93,7 +95,8 @@ public static class InputShapes
                 {
                     if (bySymbol.TryGetValue(s, out var first) && first.Size != size)
                         throw new ArchNetException($"symbolic dimension '{s}' would be {first.Size} in input '{first.Input}' (axis " +
-                            $"{first.Axis}) but {size} in input '{input.Name}' (axis {axis}); give it with --dim {s}=SIZE");
+                            $"{first.Axis}) but {size} in input '{input.Name}' (axis {axis}); its size must be given")
+                            { Setting = Setting.DimensionSize, SettingValue = $"{s}=SIZE" };
                     if (!bySymbol.TryAdd(s, binding)) return Dim.Of(size);
                 }
                 bindings.Add(binding);
@@ -114,19 +117,5 @@ public static class InputShapes
                 foreach (var o in n.Outputs)
                     if (o.TensorType is { Shape: { IsStatic: false } } ot) o.Type = ot with { Shape = null };
         ShapeInference.Run(model.Graph);
-    }
-
-    /// <summary>Parses <c>NAME=N</c> pairs as given on the command line.</summary>
-    public static Dictionary<string, long> ParseDims(IEnumerable<string> pairs)
-    {
-        var result = new Dictionary<string, long>(StringComparer.Ordinal);
-        foreach (var pair in pairs)
-        {
-            var eq = pair.LastIndexOf('=');
-            if (eq <= 0 || !long.TryParse(pair[(eq + 1)..], out var value) || value < 1)
-                throw new ArchNetException($"--dim expects NAME=SIZE with SIZE >= 1 (NAME may be * for every symbolic dimension), found '{pair}'");
-            result[pair[..eq]] = value;
-        }
-        return result;
     }
 }

@@ -65,4 +65,17 @@ public sealed class ArchitectureTests : IDisposable
         Assert.Contains("calibrate, quantize", r.Stderr);
         Assert.False(Directory.Exists(_dir.File("out")), "nothing is written when the options are wrong");
     }
+
+    /// <summary>The library's errors speak of settings by concept; the CLI's line names the option that sets each.</summary>
+    [Fact]
+    public void SettingErrors_NameTheOption()
+    {
+        var model = Models.TinyClassifier(_dir.File("tiny.onnx"));
+        var r = Archnetc.Run(_dir.Path, "inspect", model, "--dim", "height=16");
+        Assert.Equal(2, r.ExitCode);
+        Assert.StartsWith("error: --dim height: no input dimension of the model is named 'height'", r.Stderr);
+        r = Archnetc.Run(_dir.Path, "convert", model, "--target", "reference-cpu", "--input-shape", "img=1,1,8,8", "-o", _dir.File("c.onnx"));
+        Assert.Equal(2, r.ExitCode);
+        Assert.StartsWith("error: --input-shape img: the model has no input named 'img'", r.Stderr);
+    }
 }

@@ -320,7 +320,7 @@ public sealed class CompilationTests(ITestOutputHelper output) : IDisposable
         Assert.Contains("\"activations\": { \"bits\": [8, 4]", text);
         File.WriteAllText(chip, text.Replace("\"activations\": { \"bits\": [8, 4]", "\"activations\": { \"bits\": [4]"));
         var e = Assert.Throws<ArchNetException>(() => new Compilation(Options(narrow, "narrow"), new CollectingDiagnostics()).Run());
-        Assert.Equal("8-bit attention (--attention EightBit) needs 8-bit activations; archnet-transformer takes activations of 4 bits", e.Message);
+        Assert.Equal("8-bit attention needs 8-bit activations; archnet-transformer takes activations of 4 bits", e.Message);
         Assert.False(Directory.Exists(Path.Combine(_dir, "narrow")));
     }
 

@@ -37,7 +37,7 @@ public sealed class InputShapesTests
 
         var typo = Model();
         var e = Assert.Throws<ArchNetException>(() => InputShapes.Bind(typo, new Dictionary<string, long> { ["sequence"] = 128, ["seqence"] = 128 }));
-        Assert.Equal("--dim seqence: no input dimension of the model is named 'seqence' (symbolic dimensions: batch, h, n, sequence)", e.Message);
+        Assert.Equal("no input dimension of the model is named 'seqence' (symbolic dimensions: batch, h, n, sequence)", e.Message);
         Assert.Equal("[batch,sequence]", typo.Graph.Inputs[0].Shape!.ToString()); // refused before anything changed
     }
 
@@ -63,7 +63,8 @@ public sealed class InputShapesTests
     {
         var e = Assert.Throws<ArchNetException>(() => InputShapes.BindRemaining(Model(), (input, _) => input.Name == "mask" ? 64 : 128));
         Assert.Equal("symbolic dimension 'sequence' would be 128 in input 'ids' (axis 1) but 64 in input 'mask' (axis 1); " +
-                     "give it with --dim sequence=SIZE", e.Message);
+                     "its size must be given", e.Message);
+        Assert.Equal((Setting.DimensionSize, "sequence=SIZE"), (e.Setting, e.SettingValue));
     }
 
     [Fact]
@@ -81,6 +82,6 @@ public sealed class InputShapesTests
     public void Fix_AnInputNameTheModelLacks_IsAnError()
     {
         var e = Assert.Throws<ArchNetException>(() => InputShapes.Fix(Model(), new Dictionary<string, long[]> { ["img"] = [1, 3, 8, 8] }));
-        Assert.Equal("--input-shape img: the model has no input named 'img' (inputs: ids, mask, image)", e.Message);
+        Assert.Equal("the model has no input named 'img' (inputs: ids, mask, image)", e.Message);
     }
 }

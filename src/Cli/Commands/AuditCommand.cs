@@ -33,7 +33,7 @@ internal static class AuditCommand
         command.SetAction(parse =>
         {
             var targets = TargetsCommand.Catalog().LoadMany(parse.GetValue(target)!);
-            var sizes = InputShapes.ParseDims(parse.GetValue(dims) ?? []);
+            var sizes = ShapeOptions.ParseDims(parse.GetValue(dims) ?? []);
             var report = Auditing.Run(parse.GetValue(model)!, targets, sizes, new ConsoleDiagnostics());
             Console.Out.Write(report.ToText());
             if (parse.GetValue(json) is { } jsonPath) TargetsCommand.WriteAtomically(jsonPath, report.ToJson());

@@ -81,7 +81,7 @@ internal static class CompileCommand
                 Method = parse.GetValue(method),
                 EdgeLayers = parse.GetValue(edges),
                 Attention = parse.GetValue(attention),
-                Dims = InputShapes.ParseDims(parse.GetValue(dims) ?? []),
+                Dims = ShapeOptions.ParseDims(parse.GetValue(dims) ?? []),
                 BiasCorrection = !parse.GetValue(noBias),
                 Equalization = !parse.GetValue(noEqualize),
                 PluginDirectories = parse.GetValue(plugins) ?? [],

@@ -49,7 +49,7 @@ internal static class ConvertCommand
     private static void Legalize(Model model, string spec, string[] shapes, string[] dims, string[] dumpAfter)
     {
         var capability = TargetsCommand.Catalog().Resolve(spec);
-        var result = Conversion.Legalize(model, capability, InputShapes.ParseDims(dims), ParseShapes(shapes), dumpAfter,
+        var result = Conversion.Legalize(model, capability, ShapeOptions.ParseDims(dims), ParseShapes(shapes), dumpAfter,
             (pass, text) => Console.Out.Write($"--- IR after {pass} ---\n{text}"), new ConsoleDiagnostics());
         var (ones, results, report) = (result.SetToOne, result.Passes, result.Legalization);
         if (ones.Count > 0)

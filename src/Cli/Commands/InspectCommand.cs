@@ -26,7 +26,7 @@ internal static class InspectCommand
         command.SetAction(parse =>
         {
             var path = parse.GetValue(model)!;
-            var sizes = InputShapes.ParseDims(parse.GetValue(dims) ?? []);
+            var sizes = ShapeOptions.ParseDims(parse.GetValue(dims) ?? []);
             var stats = Inspection.Measure(path, sizes);
             Console.Out.Write(parse.GetValue(json) ? Json(path, stats) : Text(path, stats));
             return ExitCodes.Ok;

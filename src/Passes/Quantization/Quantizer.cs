@@ -61,11 +61,13 @@ public sealed record QuantizationOptions
     {
         string Listed(IReadOnlyList<int> bits) => string.Join(", ", bits);
         if (EdgeLayers == LayerPrecision.EightBit && !(target.AllowedWeightBits.Contains(8) && target.AllowedActivationBits.Contains(8)))
-            throw new ArchNetException($"8-bit edge layers (--edge-layers EightBit) need 8-bit weights and activations; {chip} takes weights of " +
-                $"{Listed(target.AllowedWeightBits)} bits and activations of {Listed(target.AllowedActivationBits)} bits");
+            throw new ArchNetException($"8-bit edge layers need 8-bit weights and activations; {chip} takes weights of " +
+                $"{Listed(target.AllowedWeightBits)} bits and activations of {Listed(target.AllowedActivationBits)} bits")
+                { Setting = Setting.EdgeLayers, SettingValue = "EightBit" };
         if (Attention == LayerPrecision.EightBit && !target.AllowedActivationBits.Contains(8))
-            throw new ArchNetException($"8-bit attention (--attention EightBit) needs 8-bit activations; {chip} takes activations of " +
-                $"{Listed(target.AllowedActivationBits)} bits");
+            throw new ArchNetException($"8-bit attention needs 8-bit activations; {chip} takes activations of " +
+                $"{Listed(target.AllowedActivationBits)} bits")
+                { Setting = Setting.Attention, SettingValue = "EightBit" };
     }
 }
 
