@@ -81,10 +81,11 @@ public sealed class AttentionPrecisionTests
         var attention = new QuantizationOptions { Attention = LayerPrecision.EightBit };
 
         var e = Assert.Throws<ArchNetException>(() => attention.CheckWidths(noEightBitActivations, "chip4"));
-        Assert.Equal("8-bit attention (--attention EightBit) needs 8-bit activations; chip4 takes activations of 4 bits", e.Message);
+        Assert.Equal("8-bit attention needs 8-bit activations; chip4 takes activations of 4 bits", e.Message);
+        Assert.Equal((Setting.Attention, "EightBit"), (e.Setting, e.SettingValue));
         var edges = new QuantizationOptions { EdgeLayers = LayerPrecision.EightBit };
         e = Assert.Throws<ArchNetException>(() => edges.CheckWidths(QuantizationTarget.Default(4, 4) with { AllowedWeightBits = [2, 4] }, "chip4"));
-        Assert.Contains("--edge-layers EightBit", e.Message);
+        Assert.Equal((Setting.EdgeLayers, "EightBit"), (e.Setting, e.SettingValue));
         Assert.Contains("weights of 2, 4 bits", e.Message);
         attention.CheckWidths(QuantizationTarget.Default(4, 4), "reference-cpu"); // 8 bits allowed: no error
         edges.CheckWidths(QuantizationTarget.Default(4, 4), "reference-cpu");
