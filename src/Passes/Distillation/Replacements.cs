@@ -2,6 +2,7 @@ using ArchNet.Capabilities;
 using ArchNet.IR;
 using ArchNet.Passes.Distillation.Lowering;
 using ArchNet.Passes.Legalization;
+using ArchNet.Passes.Rules;
 using TorchSharp;
 using IRAttribute = ArchNet.IR.Attribute;
 
@@ -98,15 +99,7 @@ public sealed class GroupedToRegularConv : Replacement
         var groups = node.GetInt("group", 1);
         var (outCh, cg, kh, kw) = (d[0], d[1], d[2], d[3]);
         var inCh = cg * groups;
-        var src = node.Input(1)!.Constant!.ToFloats();
-        var dst = new float[outCh * inCh * kh * kw];
-        var perGroup = outCh / groups;
-        for (long o = 0; o < outCh; o++)
-        {
-            var g0 = o / perGroup * cg;
-            for (long i = 0; i < cg; i++)
-                Array.Copy(src, (o * cg + i) * kh * kw, dst, (o * inCh + g0 + i) * kh * kw, kh * kw);
-        }
+        var dst = ConvWeights.BlockDiagonal(node.Input(1)!.Constant!.ToFloats(), outCh, cg, groups, kh * kw);
         var g = node.Graph!;
         node.SetInput(1, g.AddConstant(node.Input(1)!.Name + "_dense", TensorData.FromFloats([outCh, inCh, kh, kw], dst)));
         node.Attributes["group"] = IRAttribute.Int("group", 1);
@@ -408,9 +401,7 @@ public sealed class PointwiseTo3x3 : Replacement
     {
         IsConv2d(node, out var d);
         var g = node.Graph!;
-        var src = node.Input(1)!.Constant!.ToFloats();
-        var w = new float[d[0] * d[1] * 9];
-        for (long i = 0; i < d[0] * d[1]; i++) w[i * 9 + 4] = src[i];
+        var w = ConvWeights.CentreTap(node.Input(1)!.Constant!.ToFloats());
         var hint = node.Name.Length > 0 ? node.Name : "conv1x1";
         var x = node.Input(0)!;
         var bias = node.Input(2)?.Constant?.ToFloats();
@@ -439,12 +430,7 @@ public sealed class AddToConcatConv : Replacement
         var cat = new Node("Concat", [node.Input(0), node.Input(1)], [new Value(g.FreshName(hint + "_cat"))],
             [IRAttribute.Int("axis", 1)], g.FreshName(hint + "_cat"));
         g.InsertBefore(node, cat);
-        var w = new float[c * 2 * c * 9];
-        for (long o = 0; o < c; o++)
-        {
-            w[(o * 2 * c + o) * 9 + 4] = 1;
-            w[(o * 2 * c + c + o) * 9 + 4] = 1;
-        }
+        var w = ConvWeights.CentreTap(ConvWeights.SumOfParts((int)c, [1, 1]));
         var conv = Conv3x3(g, node, cat.Outputs[0], w, c, 2 * c, null, 1, null, hint + "_conv");
         Retire(g, node, conv.Outputs[0]);
         return [cat, conv];

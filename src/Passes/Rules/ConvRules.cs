@@ -14,8 +14,7 @@ public sealed class Conv1x1To3x3 : RewriteRule
     public override RewriteMatch? Match(Node root, RewriteContext context)
     {
         if (Conv2d.Of(root) is not { KH: 1, KW: 1 } c || c.Pads.Any(p => p != 0) || c.Dilated) return null;
-        var w = new float[c.M * c.CPerGroup * 9];
-        for (var i = 0; i < c.M * c.CPerGroup; i++) w[i * 9 + 4] = c.W[i];
+        var w = ConvWeights.CentreTap(c.W.AsSpan(0, c.M * c.CPerGroup));
         return RewriteMatch.Of(root, b => b.Replace(root.Outputs[0],
             Emit.Conv(b, c.X, w, [c.M, c.CPerGroup, 3, 3], c.HasBias ? c.Bias : null, c.Strides, [1, 1, 1, 1], c.Group)));
     }
@@ -180,16 +179,10 @@ public sealed class GroupedConvToDense : RewriteRule
     public override RewriteMatch? Match(Node root, RewriteContext context)
     {
         if (Conv2d.Of(root) is not { Group: > 1 } c || c.Dilated) return null;
-        int g = c.Group, mPer = c.M / g, k = c.KH * c.KW;
+        int g = c.Group, k = c.KH * c.KW;
         // Block-diagonal weights grow by the group count: past 2^26 values (256 MiB) the dense conv is no remedy.
         if ((long)c.M * c.Cin * k > 1 << 26) return null;
-        var w = new float[c.M * c.Cin * k];
-        for (var o = 0; o < c.M; o++)
-        {
-            var group = o / mPer;
-            for (var ci = 0; ci < c.CPerGroup; ci++)
-                Array.Copy(c.W, (o * c.CPerGroup + ci) * k, w, (o * c.Cin + group * c.CPerGroup + ci) * k, k);
-        }
+        var w = ConvWeights.BlockDiagonal(c.W, c.M, c.CPerGroup, g, k);
         return RewriteMatch.Of(root, b => b.Replace(root.Outputs[0],
             Emit.Conv(b, c.X, w, [c.M, c.Cin, c.KH, c.KW], c.HasBias ? c.Bias : null, c.Strides, c.Pads)));
     }

@@ -224,17 +224,8 @@ public sealed class ResidualAddToConcatConv : RewriteRule
             operands.Add((v, negated));
         }
         var c = (int)sa[1];
-        var parts = operands.Sum(o => o.Negated is null ? 1 : 2);
-        var w = new float[c * parts * c];
-        var offset = 0;
-        foreach (var (_, negated) in operands)
-        {
-            for (var i = 0; i < c; i++) w[i * parts * c + offset + i] = 1;
-            offset += c;
-            if (negated is null) continue;
-            for (var i = 0; i < c; i++) w[i * parts * c + offset + i] = -1;
-            offset += c;
-        }
+        int[] signs = [.. operands.SelectMany(o => o.Negated is null ? new[] { 1 } : [1, -1])];
+        var w = ConvWeights.SumOfParts(c, signs);
         return RewriteMatch.Of(root, b =>
         {
             var inputs = new List<Value?>();
@@ -245,7 +236,7 @@ public sealed class ResidualAddToConcatConv : RewriteRule
                 inputs.Add(b.Op("Relu", negated(b)));
             }
             var cat = b.Op("Concat", inputs, [Int("axis", 1)]);
-            b.Replace(root.Outputs[0], Emit.Conv(b, cat, w, [c, parts * c, 1, 1], null, [1, 1], [0, 0, 0, 0]));
+            b.Replace(root.Outputs[0], Emit.Conv(b, cat, w, [c, signs.Length * c, 1, 1], null, [1, 1], [0, 0, 0, 0]));
         });
     }
 }
