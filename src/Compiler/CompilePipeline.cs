@@ -158,6 +158,7 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
             // student has learned its outputs' offsets already.
             BiasCorrection = o.BiasCorrection && distilled is null,
             OffsetNegativeOutputs = distilled is null,
+            SaturationTrained = distilled is not null,
         }, diagnostics));
         if (o.Attention == LayerPrecision.EightBit)
             diagnostics.Info(summary.EightBitAttention.Count == 0
