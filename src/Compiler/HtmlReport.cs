@@ -22,7 +22,7 @@ public static class HtmlReport
         h.Append($"<title>archnetc: {E(r.Model)} for {E(r.Target)}</title>\n");
         h.Append("<style>body{font-family:sans-serif;max-width:960px;margin:1em auto;padding:0 1em;color:#222}" +
                  "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}" +
-                 "td:first-child,th:first-child{text-align:left}.warn{background:#fff3cd;padding:.5em;border-left:4px solid #e0a800}" +
+                 "td:first-child,th:first-child,td.name{text-align:left}.warn{background:#fff3cd;padding:.5em;border-left:4px solid #e0a800}" +
                  "figure{margin:1em 0}figcaption{color:#555;font-size:90%}code{font-size:90%}</style>\n</head>\n<body>\n");
         h.Append($"<h1>archnetc: <code>{E(r.Model)}</code> for <code>{E(r.Target)}</code></h1>\n");
         if (r.LowConfidence) h.Append("<p class=\"warn\"><b>LOW CONFIDENCE</b>: random inputs were used; these figures say nothing about real data.</p>\n");
@@ -125,7 +125,7 @@ public static class HtmlReport
                  "saturates only what that ReLU removes.</p>\n<table>\n<tr><th>#</th><th>value</th><th>bits</th><th>cosine</th><th>SQNR (dB)</th>" +
                  "<th>float values outside the format's range</th></tr>\n");
         foreach (var l in r.Layers)
-            h.Append($"<tr><td>{ordered.IndexOf(l)}</td><td><code>{E(l.Value)}</code>{(l.AfterRelu ? " (after ReLU)" : "")}</td><td>{l.Bits}</td>" +
+            h.Append($"<tr><td>{ordered.IndexOf(l)}</td><td class=\"name\"><code>{E(l.Value)}</code>{(l.AfterRelu ? " (after ReLU)" : "")}</td><td>{l.Bits}</td>" +
                      $"<td>{F(l.Cosine, "F6")}</td><td>{F(l.SqnrDb, "F2")}</td><td>{F(100 * l.Clipped, "F1")} %</td></tr>\n");
         h.Append("</table>\n");
     }
@@ -170,7 +170,7 @@ public static class HtmlReport
         h.Append("<table>\n<tr><th>block</th><th>tensor</th><th>replacements</th><th>cosine before</th><th>cosine after</th>" +
                  "<th>SQNR before (dB)</th><th>SQNR after (dB)</th></tr>\n");
         foreach (var b in d.Blocks)
-            h.Append($"<tr><td>{b.Block}</td><td><code>{E(b.Tensor)}</code></td><td>{b.Replacements.Count}</td><td>{F(b.CosineBefore)}</td>" +
+            h.Append($"<tr><td>{b.Block}</td><td class=\"name\"><code>{E(b.Tensor)}</code></td><td>{b.Replacements.Count}</td><td>{F(b.CosineBefore)}</td>" +
                      $"<td>{F(b.CosineAfter)}</td><td>{F(b.SqnrDbBefore, "F2")}</td><td>{F(b.SqnrDbAfter, "F2")}</td></tr>\n");
         h.Append("</table>\n");
     }

@@ -45,15 +45,18 @@ public static class Archnetc
 
     public static CliResult Run(string workingDirectory, params string[] args) => Run(workingDirectory, TimeSpan.FromSeconds(90), args);
 
-    public static CliResult Run(string workingDirectory, TimeSpan timeout, params string[] args)
+    public static CliResult Run(string workingDirectory, TimeSpan timeout, params string[] args) => Run(StartInfo(workingDirectory, args), timeout);
+
+    /// <summary>Runs any program (streams redirected) to its end, or kills it past <paramref name="timeout"/>.</summary>
+    public static CliResult Run(ProcessStartInfo info, TimeSpan timeout)
     {
-        using var process = Process.Start(StartInfo(workingDirectory, args))!;
+        using var process = Process.Start(info)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         if (!process.WaitForExit(timeout))
         {
             process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"archnetc {string.Join(' ', args)} ran past {timeout.TotalSeconds} s");
+            throw new TimeoutException($"{Path.GetFileName(info.FileName)} {string.Join(' ', info.ArgumentList)} ran past {timeout.TotalSeconds} s");
         }
         process.WaitForExit();
         return new CliResult(process.ExitCode, stdout.Result, stderr.Result);

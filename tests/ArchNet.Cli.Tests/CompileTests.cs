@@ -60,9 +60,19 @@ public sealed class CompileTests : IDisposable
         var filesB = Directory.EnumerateFiles(b, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(b, f)).Order().ToList();
         Assert.Equal(filesA, filesB);
         // Timings differ run to run by nature; everything else is the same bytes.
-        foreach (var f in filesA.Where(f => f is not ("report.json" or "report.md")))
+        foreach (var f in filesA.Where(f => f is not ("report.json" or "report.md" or "report.html")))
             Assert.True(File.ReadAllBytes(Path.Combine(a, f)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(b, f))), $"{f} differs between two runs");
         Assert.Equal(WithoutTimings(Path.Combine(a, "report.json")), WithoutTimings(Path.Combine(b, "report.json")));
+        Assert.Equal(HtmlWithoutTimings(Path.Combine(a, "report.html")), HtmlWithoutTimings(Path.Combine(b, "report.html")));
+    }
+
+    /// <summary>report.html less its timings chart (the only figure that differs run to run).</summary>
+    private static string HtmlWithoutTimings(string path)
+    {
+        var html = File.ReadAllText(path);
+        var start = html.IndexOf("<figure id=\"chart-timings\">", StringComparison.Ordinal);
+        Assert.True(start > 0, "report.html has no timings chart");
+        return html[..start] + html[(html.IndexOf("</figure>", start, StringComparison.Ordinal) + "</figure>".Length)..];
     }
 
     private static string WithoutTimings(string reportPath)

@@ -51,17 +51,9 @@ public sealed class ToolPackageTests(ITestOutputHelper output) : IDisposable
         };
         foreach (var a in args) info.ArgumentList.Add(a);
         info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(timeout))
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{program} {string.Join(' ', args)} ran past {timeout}");
-        }
-        process.WaitForExit();
-        output.WriteLine($"$ {Path.GetFileName(program)} {string.Join(' ', args)}\n{stdout.Result}{stderr.Result}");
-        Assert.True(process.ExitCode == 0, $"{Path.GetFileName(program)} exited {process.ExitCode}: {stderr.Result}");
-        return stdout.Result;
+        var r = Archnetc.Run(info, timeout);
+        output.WriteLine($"$ {Path.GetFileName(program)} {string.Join(' ', args)}\n{r.Stdout}{r.Stderr}");
+        Assert.True(r.ExitCode == 0, $"{Path.GetFileName(program)} exited {r.ExitCode}: {r.Stderr}");
+        return r.Stdout;
     }
 }

@@ -16,7 +16,7 @@ public sealed record PageVisit(IReadOnlyList<string> RequestedUrls, string Scrip
 /// </summary>
 public static class HeadlessChromium
 {
-    public static PageVisit Visit(string file, string script, int width = 1000, int height = 2400)
+    public static PageVisit Visit(string file, string script, int width = 1000, int height = 4200)
     {
         var profile = Directory.CreateTempSubdirectory("archnet-chromium-").FullName;
         var info = new ProcessStartInfo("chromium") { RedirectStandardError = true, UseShellExecute = false };

@@ -22,6 +22,7 @@ public sealed class CalibrateStage(CompileState state) : Stage(state)
             // student has learned its outputs' offsets already.
             BiasCorrection = State.Policy.Options.BiasCorrection && State.Distilled is null,
             OffsetNegativeOutputs = State.Distilled is null,
+            SaturationTrained = State.Distilled is not null,
         };
         State.FloatGraph = OnnxExporter.ToProto(model);
         State.Statistics = OrtStatistics.Collect(State, model, State.FloatGraph, State.Calibration, Quantizer.Request(model.Graph, options));

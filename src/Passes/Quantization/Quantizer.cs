@@ -52,6 +52,10 @@ public sealed record QuantizationOptions
     /// <summary>On a chip whose activations are symmetric unsigned, a graph output with negative calibrated values is
     /// raised by <see cref="OutputOffset"/> through its Conv or Gemm's bias instead of saturating at 0.</summary>
     public bool OffsetNegativeOutputs { get; init; } = true;
+    /// <summary>Distillation trained the graph with fake quantization in the chip's formats: a value's saturation at 0
+    /// was present throughout its training (the weights learned around it), so it is said in an info line, not warned
+    /// about; its cost is in the report's per-layer rows.</summary>
+    public bool SaturationTrained { get; init; }
 
     /// <summary>
     /// Fails when a policy asks for widths <paramref name="chip"/> does not take: an 8-bit part of the model on a chip
@@ -141,8 +145,10 @@ public static class Quantizer
                     }
                     // Negatives a following ReLU removes anyway are not lost (the ReLU is fused into the format): no warning.
                     if (s.Min < 0 && f.Symmetric && !f.Signed && !Rectification.RectifiedDownstream(graph, rep))
-                        diagnostics.Warning($"value '{rep.Name}': {100.0 * s.Negatives / Math.Max(1, s.Count):G3} % of its calibrated values are " +
-                            $"negative (down to {s.Min:G4}) and saturate at 0: the chip's activations are symmetric unsigned and no ReLU follows");
+                        diagnostics.Report(new(options.SaturationTrained ? Severity.Info : Severity.Warning,
+                            $"value '{rep.Name}': {100.0 * s.Negatives / Math.Max(1, s.Count):G3} % of its calibrated values are negative (down to " +
+                            $"{s.Min:G4}) and saturate at 0: the chip's activations are symmetric unsigned and no ReLU follows" +
+                            (options.SaturationTrained ? " (distillation trained with this saturation)" : "")));
                     var (lo, hi) = RangeSelection.Choose(s, options.Method, f, options.Percentile);
                     q = RangeSelection.PerTensor(lo, hi, f);
                 }
