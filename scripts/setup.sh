@@ -8,6 +8,8 @@ command -v gcc >/dev/null || need+=(gcc)
 command -v cmake >/dev/null || need+=(cmake)
 command -v npm >/dev/null || need+=(npm)
 command -v unzip >/dev/null || need+=(unzip)
+# Arm NN (CpuRef backend, TFLite parser, Python binding for Debian's /usr/bin/python3): the tflite backend's oracle.
+/usr/bin/python3 -c 'import pyarmnn, numpy' 2>/dev/null || need+=(python3-pyarmnn libarmnn-cpuref-backend22 libarmnntfliteparser22 python3-numpy)
 if ((${#need[@]})); then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
 fi
