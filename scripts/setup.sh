@@ -11,6 +11,8 @@ command -v unzip >/dev/null || need+=(unzip)
 # The report test opens report.html in headless Chromium; the charts' text is measured with a font installed.
 command -v chromium >/dev/null || need+=(chromium)
 [[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || need+=(fonts-dejavu-core)
+# Arm NN (CpuRef backend, TFLite parser, Python binding for Debian's /usr/bin/python3): the tflite backend's oracle.
+/usr/bin/python3 -c 'import pyarmnn, numpy' 2>/dev/null || need+=(python3-pyarmnn libarmnn-cpuref-backend22 libarmnntfliteparser22 python3-numpy)
 if ((${#need[@]})); then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
 fi
