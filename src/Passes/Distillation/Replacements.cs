@@ -35,7 +35,7 @@ public abstract class Replacement
     // Unknown dims (a symbolic batch) read as -1: the replacements only look at channels and spatial sizes.
     protected static long[]? Dims(Value? v) => v?.Shape is { } s ? [.. s.Dims.Select(d => d.Value ?? -1)] : null;
 
-    protected static Node Conv3x3(Graph g, Node anchor, Value x, float[] weight, long outCh, long inCh, float[]? bias, long stride,
+    protected internal static Node Conv3x3(Graph g, Node anchor, Value x, float[] weight, long outCh, long inCh, float[]? bias, long stride,
         Value? output, string hint)
     {
         var w = g.AddConstant(hint + "_w", TensorData.FromFloats([outCh, inCh, 3, 3], weight));

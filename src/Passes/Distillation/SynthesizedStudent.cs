@@ -211,18 +211,10 @@ public static class SynthesizedStudent
     private static Value Conv(Graph g, List<Node> made, Node anchor, Value x, float[] w, long outCh, long inCh, float[]? bias, long stride,
         string hint, Value? output = null)
     {
-        var wv = g.AddConstant(hint + "_w", TensorData.FromFloats([outCh, inCh, 3, 3], w));
-        var bv = g.AddConstant(hint + "_b", TensorData.FromFloats([outCh], bias ?? new float[outCh]));
-        var y = output ?? new Value(g.FreshName(hint + "_y"));
-        var conv = new Node("Conv", [x, wv, bv], [y],
-        [
-            IRAttribute.Ints("kernel_shape", 3, 3), IRAttribute.Ints("strides", stride, stride),
-            IRAttribute.Ints("pads", 1, 1, 1, 1), IRAttribute.Ints("dilations", 1, 1), IRAttribute.Int("group", 1),
-        ], g.FreshName(hint));
-        g.InsertBefore(anchor, conv);
+        var conv = Replacement.Conv3x3(g, anchor, x, w, outCh, inCh, bias, stride, output, hint);
         made.Add(conv);
         ShapeInference.InferNode(conv);
-        return y;
+        return conv.Outputs[0];
     }
 
     /// <summary>The region's inputs and output on up to <see cref="FitItems"/> calibration items, as the graph computes them now.</summary>
