@@ -25,7 +25,7 @@ namespace ArchNet.Compiler;
 public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnostics)
 {
     /// <summary>The built-in backends; the CLI lists the same ones.</summary>
-    public static IEnumerable<IBackend> BuiltInBackends() => [new OnnxQdqBackend(), new ArchNet.Backends.C.CBackend()];
+    public static IEnumerable<IBackend> BuiltInBackends() => [new OnnxQdqBackend(), new ArchNet.Backends.C.CBackend(), new ArchNet.Backends.TFLite.TFLiteBackend()];
 
     private readonly Dictionary<string, double> _timings = [];
 
