@@ -113,6 +113,7 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
         BindInputShapes(model, calib, calibSpec);
         var evalSpec = o.Evaluation is null ? calibSpec : DataSpec.Parse(o.Evaluation);
         var eval = o.Evaluation is null ? calib : Stage("load evaluation data", () => DataLoader.Load(evalSpec, Signatures(model)));
+        var seq2seq = o.Seq2Seq is null ? null : ArchNet.Compiler.Translation.Seq2SeqOptions.Parse(o.Seq2Seq);
         long[]? labels = o.EvaluationLabels is null ? null : DataLoader.LoadLabels(DataSpec.Parse(o.EvaluationLabels));
         if (labels is not null && labels.Length < eval.Count)
             throw new ArchNetException($"--eval-labels has {labels.Length} labels for {eval.Count} evaluation items");
@@ -222,6 +223,7 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
         Quantized = model;
         var artifacts = Stage("emit", () => BackendRun.Emit(backend, model, capability.Name, o.OutputDirectory, diagnostics));
 
+        var translation = seq2seq is null ? null : Stage("translate", () => ArchNet.Compiler.Translation.TranslationEvaluation.Run(o.ModelPath, model, eval, seq2seq, diagnostics, Environment.ProcessorCount));
         var report = new CompileReport
         {
             Model = Path.GetFileName(o.ModelPath),
@@ -247,6 +249,7 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
             Artifacts = [.. artifacts.Select(a => a.RelativePath)],
             Fidelity = fidelity.Overall,
             Accuracy = fidelity.Accuracy,
+            Translation = translation,
             CrossCheck = crossCheck,
             AccumulatorRisks = [.. accumulatorRisks.Select(r => r.ToString())],
             Layers = fidelity.Layers,
