@@ -6,7 +6,7 @@ namespace ArchNet.Compiler;
 
 /// <summary>
 /// The compile: named stages (import, target, data, canonicalize, audit, legalize, distill, equalize, calibrate, quantize,
-/// fidelity, emit, cross-check) run in order by the <see cref="PassManager"/>, which verifies the IR after each and can
+/// fidelity, emit, cross-check, translate) run in order by the <see cref="PassManager"/>, which verifies the IR after each and can
 /// dump it (<see cref="CompileOptions.DumpAfter"/>). Each stage is a file of its own under Stages/ and hands its results
 /// to the next through a <see cref="CompileState"/>; this class only orders them and writes report.json and report.md
 /// beside the backend's artifacts. Progress goes through <see cref="IDiagnostics"/>; users' errors are
@@ -26,7 +26,7 @@ public sealed class Compilation(CompileOptions options, IDiagnostics diagnostics
     [
         new ImportStage(state), new TargetStage(state), new DataStage(state), new CanonicalizeStage(state), new AuditStage(state),
         new LegalizeStage(state), new DistillStage(state), new EqualizeStage(state), new CalibrateStage(state),
-        new QuantizeStage(state), new FidelityStage(state), new EmitStage(state), new CrossCheckStage(state),
+        new QuantizeStage(state), new FidelityStage(state), new EmitStage(state), new CrossCheckStage(state), new TranslateStage(state),
     ];
 
     /// <summary>Distillation's knobs are checked before any stage runs, whether or not this compile will distill.</summary>
@@ -106,6 +106,7 @@ public sealed class Compilation(CompileOptions options, IDiagnostics diagnostics
             Artifacts = [.. s.Artifacts.Select(a => a.RelativePath)],
             Fidelity = s.Fidelity.Overall,
             Accuracy = s.Fidelity.Accuracy,
+            Translation = s.Translation,
             CrossCheck = s.CrossCheck,
             AccumulatorRisks = [.. s.AccumulatorRisks.Select(r => r.ToString())],
             Layers = s.Fidelity.Layers,

@@ -11,6 +11,8 @@ public sealed record CompileOptions(string ModelPath, string Target, string Outp
     public string? Evaluation { get; init; }
     /// <summary>Labels of the evaluation data (idx/npy/npz), for accuracy before and after.</summary>
     public string? EvaluationLabels { get; init; }
+    /// <summary>Translation scoring of a teacher-forcing model (Translation.Seq2SeqOptions.Syntax): BLEU before and after.</summary>
+    public string? Seq2Seq { get; init; }
     /// <summary>Sizes of symbolic input dimensions by symbol ("*": every other one); what stays symbolic takes the
     /// calibration data's size (the items' axis: 1).</summary>
     public IReadOnlyDictionary<string, long> Dims { get; init; } = new Dictionary<string, long>();

@@ -85,6 +85,7 @@ public sealed record CompileReport
     [JsonPropertyName("artifacts")] public IReadOnlyList<string> Artifacts { get; init; } = [];
     [JsonPropertyName("fidelity")] public required FidelityFigures Fidelity { get; init; }
     [JsonPropertyName("accuracy")] public AccuracyFigures? Accuracy { get; init; }
+    [JsonPropertyName("translation"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public ArchNet.Compiler.Translation.TranslationFigures? Translation { get; init; }
     [JsonPropertyName("qdq_cross_check")] public required CrossCheckFigures CrossCheck { get; init; }
     /// <summary>Multiply-accumulate nodes whose largest possible sum passes the target's accumulator (the integer model
     /// saturates there; ONNX Runtime's float QDQ arithmetic does not).</summary>
@@ -235,6 +236,18 @@ public static class ReportWriter
         sb.AppendLine($"| {(r.Fidelity.Top1Agreement is { } t ? F(100 * t, "F2") + " %" : "n/a")} | {F(r.Fidelity.Cosine, "F6")} | {F(r.Fidelity.SqnrDb, "F2")} |");
         sb.AppendLine();
         sb.AppendLine($"QDQ artifact in ONNX Runtime vs the golden model: {r.CrossCheck}.");
+        if (r.Translation is { } tr)
+        {
+            sb.AppendLine($"## Translation ({tr.Sentences} sources, greedy decoding)");
+            sb.AppendLine();
+            sb.AppendLine("| | original (ONNX Runtime) | compiled (emulator) |");
+            sb.AppendLine("|---|---|---|");
+            sb.AppendLine($"| BLEU | {F(tr.BleuOriginal, "F2")} | {F(tr.BleuCompiled, "F2")} |");
+            sb.AppendLine($"| exact match | {F(tr.ExactMatchOriginal)} | {F(tr.ExactMatchCompiled)} |");
+            sb.AppendLine();
+            sb.AppendLine($"Token agreement, compiled vs original: {F(tr.TokenAgreement)}.");
+            sb.AppendLine();
+        }
         if (r.Accuracy is { } a)
         {
             sb.AppendLine();

@@ -47,7 +47,7 @@ public sealed class ArchitectureTests : IDisposable
         Assert.True(r.ExitCode == 0, r.ToString());
         var stages = Regex.Matches(r.Stdout, "^--- IR after (\\S+) ---$", RegexOptions.Multiline).Select(m => m.Groups[1].Value).ToList();
         Assert.Equal(["import", "target", "data", "canonicalize", "audit", "legalize", "distill", "equalize", "calibrate", "quantize",
-            "fidelity", "emit", "cross-check"], stages);
+            "fidelity", "emit", "cross-check", "translate"], stages);
         // The dump after quantize shows the integer formats quantization chose; the one after import shows none.
         var afterImport = r.Stdout[r.Stdout.IndexOf("--- IR after import ---", StringComparison.Ordinal)..r.Stdout.IndexOf("--- IR after target ---", StringComparison.Ordinal)];
         Assert.Contains("Conv", afterImport);

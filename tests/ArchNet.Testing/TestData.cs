@@ -74,6 +74,24 @@ public static class TestData
         return new TeacherFiles(Onnx: Part(".onnx"), Json: Part(".json"), TestLogits: Part("_test_logits.npy"));
     }
 
+    /// <summary>The mt_en_fr translation teacher committed under tests/fixtures/teachers: model, card, tokenizer, test data.</summary>
+    public static TranslationTeacherFiles TranslationTeacher
+    {
+        get
+        {
+            var dir = Path.Combine(RepoRoot, "tests", "fixtures", "teachers");
+            string Part(string suffix)
+            {
+                var path = Path.Combine(dir, "mt_en_fr" + suffix);
+                return File.Exists(path)
+                    ? path
+                    : throw new FileNotFoundException($"missing teacher file {path}: it is committed under tests/fixtures/teachers", path);
+            }
+            return new TranslationTeacherFiles(Onnx: Part(".onnx"), Json: Part(".json"), Tokenizer: Part(".model"),
+                TestNpz: Part("_test.npz"), TestTsv: Part("_test.tsv"), TestLogits: Part("_test_logits.npy"), CalibNpz: Part("_calib.npz"));
+        }
+    }
+
     private static string RequireFile(string path, string what) =>
         File.Exists(path) ? path : throw new FileNotFoundException($"missing {what} ({path}): {FetchHint}", path);
 
@@ -107,3 +125,8 @@ public sealed record FashionMnistFiles(string TrainImages, string TrainLabels, s
 
 /// <summary>Paths of one teacher: the ONNX model, its JSON card and its logits on t10k (float32 10000 x 10, .npy).</summary>
 public sealed record TeacherFiles(string Onnx, string Json, string TestLogits);
+
+/// <summary>A translation teacher's files: the teacher-forcing graph, its card, SentencePiece model, test sources (npz), test
+/// sources/references/teacher translations (tsv), PyTorch logits of the first test rows, calibration sources.</summary>
+public sealed record TranslationTeacherFiles(string Onnx, string Json, string Tokenizer, string TestNpz, string TestTsv, string TestLogits,
+    string CalibNpz);

@@ -28,6 +28,7 @@ internal static class CompileCommand
         var calib = new Option<string?>("--calib") { Description = "Calibration data: " + Frontend.Data.DataSpec.Syntax };
         var eval = new Option<string?>("--eval") { Description = "Evaluation data SPEC (default: the calibration data)." };
         var labels = new Option<string?>("--eval-labels") { Description = "Labels of the evaluation data (idx:, npy: or npz: SPEC) for accuracy before and after." };
+        var seq2seq = new Option<string?>("--seq2seq") { Description = "Score a translation model (src_ids, src_mask, tgt_ids -> logits) by greedy decoding of the --eval sources, BLEU before and after: " + ArchNet.Compiler.Translation.Seq2SeqOptions.Syntax };
         var wbits = new Option<int>("--wbits") { Description = "Weight bit width (2, 4, 8, ... as the target allows).", DefaultValueFactory = _ => 8 };
         var abits = new Option<int>("--abits") { Description = "Activation bit width (4, 8, 16 as the target allows).", DefaultValueFactory = _ => 8 };
         var backend = new Option<string>("--backend") { Description = "Backend writing the artifact (see 'archnetc backends').", DefaultValueFactory = _ => "onnx" };
@@ -59,13 +60,13 @@ internal static class CompileCommand
         };
         var dumpAfter = new Option<string[]>("--dump-after")
         {
-            Description = "Print the IR after the named stage ('all' for every stage: import, target, data, canonicalize, audit, legalize, distill, equalize, calibrate, quantize, fidelity, emit, cross-check).",
+            Description = "Print the IR after the named stage ('all' for every stage: import, target, data, canonicalize, audit, legalize, distill, equalize, calibrate, quantize, fidelity, emit, cross-check, translate).",
             AllowMultipleArgumentsPerToken = true,
         };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Print warnings, errors and the closing figures only: no info lines, no progress." };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Progress lines once a second instead of at each 10 % of a stage (logs)." };
         command.Arguments.Add(model);
-        foreach (var o in new Option[] { target, output, calib, eval, labels, wbits, abits, backend, fallback, method, edges, attention, dims, noBias, noEqualize, plugins, distill, steps, batch, drop, seed, threads, quiet, verbose, dumpAfter })
+        foreach (var o in new Option[] { target, output, calib, eval, labels, seq2seq, wbits, abits, backend, fallback, method, edges, attention, dims, noBias, noEqualize, plugins, distill, steps, batch, drop, seed, threads, quiet, verbose, dumpAfter })
             command.Options.Add(o);
         command.SetAction(parse =>
         {
@@ -74,6 +75,7 @@ internal static class CompileCommand
                 Calibration = parse.GetValue(calib),
                 Evaluation = parse.GetValue(eval),
                 EvaluationLabels = parse.GetValue(labels),
+                Seq2Seq = parse.GetValue(seq2seq),
                 WeightBits = parse.GetValue(wbits),
                 ActivationBits = parse.GetValue(abits),
                 Backend = parse.GetValue(backend)!,
@@ -105,6 +107,9 @@ internal static class CompileCommand
             Console.Out.WriteLine($"compiled {report.Model} for {report.Target} (W{report.WeightBits}A{report.ActivationBits}, backend {report.Backend}) into {options.OutputDirectory}");
             if (report.Accuracy is { } a)
                 Console.Out.WriteLine($"accuracy: original {100 * a.Original:F2} %, compiled {100 * a.Compiled:F2} % ({100 * (a.Compiled - a.Original):+0.00;-0.00} pt) on {a.Items} items");
+            if (report.Translation is { } tr)
+                Console.Out.WriteLine($"translation: BLEU original {tr.BleuOriginal:F2}, compiled {tr.BleuCompiled:F2} ({tr.BleuCompiled - tr.BleuOriginal:+0.00;-0.00}) on {tr.Sentences} sources; " +
+                    $"exact match {100 * tr.ExactMatchOriginal:F1} % -> {100 * tr.ExactMatchCompiled:F1} %, token agreement {100 * tr.TokenAgreement:F2} %");
             Console.Out.WriteLine($"fidelity: top-1 agreement {(f.Top1Agreement is { } t ? $"{100 * t:F2} %" : "n/a")}, cosine {f.Cosine:F6}, SQNR {f.SqnrDb:F2} dB" +
                 (report.LowConfidence ? "  [LOW CONFIDENCE: random inputs]" : ""));
             Console.Out.WriteLine($"cross-check: QDQ artifact in ONNX Runtime vs the golden model: {report.CrossCheck}");

@@ -42,6 +42,8 @@ public sealed class CompileState(CompileOptions options, IDiagnostics diagnostic
     public Dataset Calibration { get; set; } = null!;
     public Dataset Evaluation { get; set; } = null!;
     public long[]? Labels { get; set; }
+    /// <summary>How to score a translation model (null: it is not scored as one).</summary>
+    public Translation.Seq2SeqOptions? Seq2Seq { get; set; }
     /// <summary>Items per emulator run: the model's static batch size, else 32.</summary>
     public int Batch { get; set; }
 
@@ -75,6 +77,7 @@ public sealed class CompileState(CompileOptions options, IDiagnostics diagnostic
     public IReadOnlyDictionary<string, double> OutputOffsets { get; set; } = new Dictionary<string, double>();
     public CrossCheckFigures CrossCheck { get; set; } = null!;
     public IReadOnlyList<Artifact> Artifacts { get; set; } = [];
+    public Translation.TranslationFigures? Translation { get; set; }
 
     public void AddTiming(string name, double seconds) =>
         Timings[name] = Math.Round(Timings.GetValueOrDefault(name) + seconds, 3);

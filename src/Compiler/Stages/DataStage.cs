@@ -30,6 +30,7 @@ public sealed class DataStage(CompileState state) : Stage(state)
         var evalSpec = o.Evaluation is null ? calibSpec : DataSpec.Parse(o.Evaluation);
         var eval = State.Evaluation = o.Evaluation is null ? calib
             : State.Time("load evaluation data", () => DataLoader.Load(evalSpec, ModelFacts.Signatures(model)));
+        State.Seq2Seq = o.Seq2Seq is null ? null : Translation.Seq2SeqOptions.Parse(o.Seq2Seq);
         var labels = State.Labels = o.EvaluationLabels is null ? null : DataLoader.LoadLabels(DataSpec.Parse(o.EvaluationLabels));
         if (labels is not null && labels.Length < eval.Count)
             throw new ArchNetException($"--eval-labels has {labels.Length} labels for {eval.Count} evaluation items");
