@@ -11,8 +11,7 @@ public sealed class EmulatorTeacherForcing(Emulator emulator, TranslationInputs 
     public void Run(int rows, long[] sourceIds, float[] sourceMask, long[] targetIds, LogitsVisitor visit)
     {
         var positions = sourceIds.Length / rows;
-        float[]? all = null;
-        for (var r = 0; r < rows; r++)
+        float[] Row(int r)
         {
             int[] shape = [1, positions];
             var inputs = new Dictionary<string, Tensor>
@@ -21,10 +20,13 @@ public sealed class EmulatorTeacherForcing(Emulator emulator, TranslationInputs 
                 [names.SourceMask] = Tensor.FromFloats(shape, sourceMask[(r * positions)..((r + 1) * positions)]),
                 [names.TargetIds] = Tensor.FromLongs(shape, targetIds[(r * positions)..((r + 1) * positions)]),
             };
-            var logits = emulator.Run(inputs).Outputs[names.Logits].ToReal();
-            all ??= new float[rows * logits.Length];
-            logits.CopyTo(all, r * logits.Length);
+            return emulator.Run(inputs).Outputs[names.Logits].ToReal();
         }
+        // The emulator's caches fill on its first run and are read-only after it: the other rows may run at once.
+        var first = Row(0);
+        var all = new float[rows * first.Length];
+        first.CopyTo(all, 0);
+        Parallel.For(1, rows, r => Row(r).CopyTo(all, r * first.Length));
         visit(all);
     }
 }
