@@ -397,16 +397,18 @@ public sealed class CompilationTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public void Compile_UnsupportedNodes_StopWithTheAuditReasons_UnlessHostFallback()
     {
-        // An Exp: archnet has no exponential, no exact rewrite makes one, and distillation has no replacement for it
-        // (a Sigmoid would now be retrained as a ReLU, so it no longer stops the compile).
+        // An Exp written out as a [1, 4, 784] sequence: archnet has no exponential, no exact rewrite or template makes one,
+        // and no synthesized student can stand in for it, because none writes a rank-3 output (an Exp between NCHW maps
+        // now gets one, as a Sigmoid is retrained as a ReLU: neither stops the compile any more).
         var b = new GraphBuilder(opset: 13);
         var x = b.Input("input", 1, 1, 28, 28);
         var y = b.Op("Conv", [x, b.Random([4, 1, 3, 3]), b.Random([4])], Attribute.Ints("pads", 1, 1, 1, 1));
-        b.Output(b.Op("Flatten", b.Op("GlobalAveragePool", b.Op("Exp", y))));
+        b.Output(b.Op("Exp", b.Op("Reshape", y, b.Ints(1, 4, 784))));
         var path = Path.Combine(_dir, "exp.onnx");
         OnnxExporter.Save(b.Build(), path);
         var e = Assert.Throws<ArchNetException>(() => Compile(path, "archnet", calib: 8, eval: 8, labels: false));
         Assert.Contains("Exp", e.Message);
+        Assert.Contains("no synthesized student can stand in for them", e.Message);
         Assert.Contains("--allow-host-fallback", e.Message);
         var options = new CompileOptions(path, "archnet", Path.Combine(_dir, "fallback"))
         {
@@ -418,6 +420,27 @@ public sealed class CompilationTests(ITestOutputHelper output) : IDisposable
         var report = new Compilation(options, diagnostics).Run();
         Assert.NotEmpty(report.HostFallbackNodes);
         Assert.Contains(diagnostics.Items, d => d.Severity == Severity.Warning && d.Message.Contains("HOST FALLBACK"));
+    }
+
+    [Fact]
+    public void Compile_AnExpBetweenMaps_GetsASynthesizedStudent_NamedInTheReport()
+    {
+        var b = new GraphBuilder(opset: 13);
+        var x = b.Input("input", 1, 1, 28, 28);
+        var y = b.Op("Conv", [x, b.Random([4, 1, 3, 3]), b.Random([4])], Attribute.Ints("pads", 1, 1, 1, 1));
+        b.Output(b.Op("Flatten", b.Op("GlobalAveragePool", b.Op("Exp", y))));
+        var path = Path.Combine(_dir, "exp.onnx");
+        OnnxExporter.Save(b.Build(), path);
+        var options = new CompileOptions(path, "archnet", Path.Combine(_dir, "student"))
+        {
+            Calibration = $"idx:{F.TrainImages}:8",
+            TargetsDirectory = Targets,
+            DistillSteps = 20,
+            Threads = 1,
+        };
+        var report = new CompilePipeline(options, new CollectingDiagnostics()).Run();
+        Assert.Equal(0, report.UnsupportedNodesAfter);
+        Assert.Contains(report.Distillation!.Replacements, r => r.StartsWith("exp", StringComparison.Ordinal) && r.Contains("synthesized student: region of 1 node(s), 1 of them rejected by archnet [Exp]"));
     }
 
     [Fact]

@@ -245,10 +245,13 @@ public static class SynthesizedStudent
         var ones = torch.ones([a.shape[0], 1], dtype: ScalarType.Float64);
         var ab = torch.cat([a, ones], 1);
         var gram = ab.t().matmul(ab);
+        // Features too large for float (an Exp region) have no useful fit: the student then starts at zero.
+        if (!torch.isfinite(gram).all().item<bool>()) return torch.zeros([ab.shape[1], b.shape[1]], dtype: ScalarType.Float64);
         // A small ridge, relative to the features' energy, keeps copies that are never active (Relu(-x) of x >= 0) at zero.
         var ridge = 1e-6 * (gram.diagonal().mean().item<double>() + 1e-12);
         gram += ridge * torch.eye(gram.shape[0], dtype: ScalarType.Float64);
-        return torch.linalg.solve(gram, ab.t().matmul(b));
+        var solution = torch.linalg.solve(gram, ab.t().matmul(b));
+        return torch.isfinite(solution).all().item<bool>() ? solution : torch.zeros_like(solution);
     }
 
     private static (float[] W, float[] B) FitConv(Tensor[] regionInputs, IReadOnlyList<Value> inputValues, List<Value> maps, Tensor output, long c, long copies, int halvings)
