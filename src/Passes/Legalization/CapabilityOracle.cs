@@ -57,9 +57,23 @@ public sealed class LegalizePass(Capability capability, IEnumerable<RewriteRule>
 /// Registers every exact rewrite with the audit's remedy registry. A rule is named as the remedy for a node
 /// only when legalization would pick it there on that chip (a full plan exists and this rule heads it), so the
 /// audit never promises what the pass cannot do.
+/// The registry asks every rule registered for a node's op in turn (a Conv has a dozen), and each would run the same
+/// full plan search: the search's answer for the last node and chip asked is kept, so one Find searches once. The
+/// audit does not change the graph between those questions (trials are discarded), and a different node or chip
+/// searches afresh.
 /// </summary>
 public sealed class RewriteRemedies : IRemedySource
 {
+    private (Node Node, Capability Capability, string? Rule)? _last;
+
+    private string? ChosenRule(Node node, Capability capability)
+    {
+        if (_last is { } last && ReferenceEquals(last.Node, node) && ReferenceEquals(last.Capability, capability)) return last.Rule;
+        var rule = Legalizer.ChosenRule(node, capability);
+        _last = (node, capability, rule);
+        return rule;
+    }
+
     public void RegisterRemedies(RemedyRegistry registry)
     {
         foreach (var rule in RuleCatalog.Legalization)
@@ -69,7 +83,7 @@ public sealed class RewriteRemedies : IRemedySource
                 registry.Register(new RemedyRegistration(op, Remedy.Rewrite(rule.Name, rule.Summary))
                 {
                     Domain = domain,
-                    CanHandle = (node, capability) => Legalizer.ChosenRule(node, capability) == rule.Name,
+                    CanHandle = (node, capability) => ChosenRule(node, capability) == rule.Name,
                 });
             }
     }

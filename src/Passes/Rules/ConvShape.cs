@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ArchNet.IR;
 using ArchNet.Passes.Rewriting;
 using static ArchNet.Passes.Rewriting.Patterns;
@@ -24,9 +25,13 @@ internal sealed record Conv2d(Node Node, Value X, long[] XShape, float[] W, int 
         if (strides.Length != 2 || pads.Length != 4 || dilations.Length != 2) return null;
         if (strides.Any(v => v is < 1 or > MaxGeometry) || dilations.Any(v => v is < 1 or > MaxGeometry) || pads.Any(v => v is < 0 or > MaxGeometry))
             return null;
-        return new Conv2d(n, n.Input(0)!, xs, wt.ToFloats(), m, (int)wt.Dims[1], (int)wt.Dims[2], (int)wt.Dims[3], bias,
+        return new Conv2d(n, n.Input(0)!, xs, Floats.GetValue(wt, t => t.ToFloats()), m, (int)wt.Dims[1], (int)wt.Dims[2], (int)wt.Dims[3], bias,
             strides, pads, dilations, (int)group);
     }
+
+    // The weights as floats, once per tensor: legalization asks every Conv rule at every node of every trial, and each
+    // asked for its own copy of the same (immutable) tensor. Rules only read W; the tensors they build copy it.
+    private static readonly ConditionalWeakTable<TensorData, float[]> Floats = [];
 
     /// <summary>Strides, pads and dilations past this are malformed, not a conv a rule should rebuild.</summary>
     private const long MaxGeometry = 1 << 16;
