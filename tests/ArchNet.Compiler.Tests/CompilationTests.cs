@@ -438,7 +438,7 @@ public sealed class CompilationTests(ITestOutputHelper output) : IDisposable
             DistillSteps = 20,
             Threads = 1,
         };
-        var report = new CompilePipeline(options, new CollectingDiagnostics()).Run();
+        var report = new Compilation(options, new CollectingDiagnostics()).Run();
         Assert.Equal(0, report.UnsupportedNodesAfter);
         Assert.Contains(report.Distillation!.Replacements, r => r.StartsWith("exp", StringComparison.Ordinal) && r.Contains("synthesized student: region of 1 node(s), 1 of them rejected by archnet [Exp]"));
     }
