@@ -245,6 +245,7 @@ public sealed class CompilePipeline(CompileOptions options, IDiagnostics diagnos
             OpsBefore = opsBefore,
             OpsAfter = OpCounts(model),
             Artifacts = [.. artifacts.Select(a => a.RelativePath)],
+            ArtifactDescriptions = new(artifacts.ToDictionary(a => a.RelativePath, a => a.Kind), StringComparer.Ordinal),
             Fidelity = fidelity.Overall,
             Accuracy = fidelity.Accuracy,
             CrossCheck = crossCheck,

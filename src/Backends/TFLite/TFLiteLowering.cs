@@ -253,9 +253,7 @@ internal sealed class TFLiteLowering
 
     private static int ReshapeOptions(Google.FlatBuffers.FlatBufferBuilder fb, int[] shape)
     {
-        fb.StartVector(4, shape.Length, 4);
-        for (var i = shape.Length - 1; i >= 0; i--) fb.AddInt(shape[i]);
-        var v = fb.EndVector().Value;
+        var v = TflModel.IntVector(fb, shape);
         fb.StartTable(S.ReshapeOptions.Count);
         fb.AddOffset(S.ReshapeOptions.NewShape, v, 0);
         return fb.EndTable();
