@@ -104,6 +104,7 @@ public sealed class Compilation(CompileOptions options, IDiagnostics diagnostics
             OpsBefore = s.OpsBefore,
             OpsAfter = ModelFacts.OpCounts(model),
             Artifacts = [.. s.Artifacts.Select(a => a.RelativePath)],
+            ArtifactDescriptions = new(s.Artifacts.ToDictionary(a => a.RelativePath, a => a.Kind), StringComparer.Ordinal),
             Fidelity = s.Fidelity.Overall,
             Accuracy = s.Fidelity.Accuracy,
             Translation = s.Translation,

@@ -83,6 +83,8 @@ public sealed record CompileReport
     [JsonPropertyName("ops_before")] public required SortedDictionary<string, int> OpsBefore { get; init; }
     [JsonPropertyName("ops_after")] public required SortedDictionary<string, int> OpsAfter { get; init; }
     [JsonPropertyName("artifacts")] public IReadOnlyList<string> Artifacts { get; init; } = [];
+    /// <summary>Per artifact, the backend's description of it (for tflite: inputs, outputs, quantization, host steps).</summary>
+    [JsonPropertyName("artifact_descriptions")] public SortedDictionary<string, string> ArtifactDescriptions { get; init; } = new(StringComparer.Ordinal);
     [JsonPropertyName("fidelity")] public required FidelityFigures Fidelity { get; init; }
     [JsonPropertyName("accuracy")] public AccuracyFigures? Accuracy { get; init; }
     [JsonPropertyName("translation"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public ArchNet.Compiler.Translation.TranslationFigures? Translation { get; init; }

@@ -8,7 +8,10 @@ using T = ArchNet.Backends.TFLite.TFLiteSchema.TensorType;
 namespace ArchNet.Backends.TFLite;
 
 /// <summary>A node the tflite backend cannot write, with the reason in the user's words.</summary>
-internal sealed class TFLiteRefusal(string message) : Exception(message);
+internal class TFLiteRefusal(string message) : Exception(message);
+
+/// <summary>A node reading a value that an earlier refused node would have written: not reported again.</summary>
+internal sealed class TFLiteCascade(string message) : TFLiteRefusal(message);
 
 /// <summary>
 /// Lowers a quantized graph (ONNX ops, NCHW) to a TFLite model (NHWC): float32 inputs quantized by QUANTIZE, int8/uint8/
@@ -21,6 +24,9 @@ internal sealed class TFLiteLowering
     private readonly QuantizedGraph _graph;
     private readonly TflModel _model = new();
     private readonly Dictionary<string, int> _tensors = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _refused = new(StringComparer.Ordinal);
+    /// <summary>Values whose integers never fall below their zero point (outputs of Relu, and of max-pools over them).</summary>
+    private readonly HashSet<string> _nonNegative = new(StringComparer.Ordinal);
 
     private TFLiteLowering(QuantizedGraph graph) => _graph = graph;
 
@@ -36,11 +42,17 @@ internal sealed class TFLiteLowering
         foreach (var node in graph.Nodes)
         {
             try { l.LowerNode(node); }
-            catch (TFLiteRefusal r) { problems.Add(BackendDiagnostic.Error($"{node.OpType}: {r.Message}", node.Name)); }
+            catch (TFLiteCascade) { foreach (var o in node.Outputs) l._refused.Add(o.Name); }
+            catch (TFLiteRefusal r)
+            {
+                foreach (var o in node.Outputs) l._refused.Add(o.Name);
+                problems.Add(BackendDiagnostic.Error($"{node.OpType}: {r.Message}", node.Name));
+            }
         }
         foreach (var output in graph.Outputs)
         {
             try { l.LowerOutput(output); }
+            catch (TFLiteCascade) { }
             catch (TFLiteRefusal r) { problems.Add(BackendDiagnostic.Error(r.Message, output.Name)); }
         }
         return (l._model, problems);
@@ -76,6 +88,7 @@ internal sealed class TFLiteLowering
     {
         if (v is null) throw new TFLiteRefusal("an omitted input");
         if (_tensors.TryGetValue(v.Name, out var t)) return t;
+        if (_refused.Contains(v.Name)) throw new TFLiteCascade(v.Name);
         if (v.IsConstant) throw new TFLiteRefusal($"constant '{v.Name}' as an activation input (TFLite takes it only as a weight here)");
         throw new TFLiteRefusal($"value '{v.Name}' is read before it is written");
     }
@@ -133,7 +146,7 @@ internal sealed class TFLiteLowering
             case "Add": Binary(n, Op.Add, Opt.Add); break;
             case "Sub": Binary(n, Op.Sub, Opt.Sub); break;
             case "Mul": Binary(n, Op.Mul, Opt.Mul); break;
-            case "Relu": Emit(Op.Relu, Opt.None, TflModel.EmptyTable, [Read(n.Input(0))], [Write(n.Outputs[0])]); break;
+            case "Relu": _nonNegative.Add(n.Outputs[0].Name); Emit(Op.Relu, Opt.None, TflModel.EmptyTable, [Read(n.Input(0))], [Write(n.Outputs[0])]); break;
             case "Clip": Clip(n); break;
             case "MaxPool": Pool(n, Op.MaxPool2D); break;
             case "AveragePool": Pool(n, Op.AveragePool2D); break;
@@ -189,15 +202,8 @@ internal sealed class TFLiteLowering
         var (padding, explicitPads) = Padding(n, x, [KH, KW], strides, dilations);
 
         var input = Read(x);
-        if (explicitPads is { } p)
-        {
-            // TFLite's PAD writes the input's zero point, as the emulator's padding reads z_x.
-            var padded = _model.AddTensor(new TflTensor(n.Name + "/padded",
-                [(int)x.Shape[0], (int)x.Shape[2] + p[0] + p[2], (int)x.Shape[3] + p[1] + p[3], cin], TypeOf(qx), 0, [qx.Scale()], [qx.ZeroPoint()]));
-            var paddings = Int32Constant(n.Name + "/paddings", [0, 0, p[0], p[2], p[1], p[3], 0, 0]);
-            Emit(Op.Pad, Opt.Pad, TflModel.EmptyTable, [input, paddings], [padded]);
-            input = padded;
-        }
+        // TFLite's PAD writes the input's zero point, as the emulator's padding reads z_x.
+        if (explicitPads is { } p) input = PadWithZeroPoint(n, x, input, p);
 
         // Weights: ONNX [O, I/g, KH, KW] -> CONV_2D [O, KH, KW, I] or DEPTHWISE [1, KH, KW, O].
         var data = new byte[O * Ig * KH * KW];
@@ -247,12 +253,21 @@ internal sealed class TFLiteLowering
 
     private static int ReshapeOptions(Google.FlatBuffers.FlatBufferBuilder fb, int[] shape)
     {
-        fb.StartVector(4, shape.Length, 4);
-        for (var i = shape.Length - 1; i >= 0; i--) fb.AddInt(shape[i]);
-        var v = fb.EndVector().Value;
+        var v = TflModel.IntVector(fb, shape);
         fb.StartTable(S.ReshapeOptions.Count);
         fb.AddOffset(S.ReshapeOptions.NewShape, v, 0);
         return fb.EndTable();
+    }
+
+    /// <summary>PAD of an NHWC tensor by ONNX pads [top, left, bottom, right]; the padding holds the zero point.</summary>
+    private int PadWithZeroPoint(Operation n, TensorValue x, int input, int[] p)
+    {
+        var qx = ActivationQuant(x);
+        var padded = _model.AddTensor(new TflTensor(n.Name + "/padded",
+            [(int)x.Shape[0], (int)x.Shape[2] + p[0] + p[2], (int)x.Shape[3] + p[1] + p[3], (int)x.Shape[1]], TypeOf(qx), 0, [qx.Scale()], [qx.ZeroPoint()]));
+        var paddings = Int32Constant(n.Name + "/paddings", [0, 0, p[0], p[2], p[1], p[3], 0, 0]);
+        Emit(Op.Pad, Opt.Pad, TflModel.EmptyTable, [input, paddings], [padded]);
+        return padded;
     }
 
     /// <summary>int32 bias at scale s_in * s_w[c] (zero point 0): the emulator's integers as they are; zeros when absent.</summary>
@@ -360,7 +375,18 @@ internal sealed class TFLiteLowering
         var dilations = n.Ints("dilations", 1, 1).ToArray();
         if (dilations.Any(d => d != 1)) throw new TFLiteRefusal("dilated pooling");
         var (padding, explicitPads) = Padding(n, x, kernel, strides, dilations);
-        if (explicitPads is not null) throw new TFLiteRefusal($"pads [{string.Join(",", n.Ints("pads", 0, 0, 0, 0))}] are neither VALID nor TFLite's SAME");
+        var input = Read(x);
+        if (explicitPads is { } p)
+        {
+            // Max-pool windows ignore padding; PAD writes the zero point, which changes no maximum of a value that never
+            // falls below it (a ReLU's output). Anything else is refused rather than computed differently.
+            if (code != Op.MaxPool2D || !_nonNegative.Contains(x.Name))
+                throw new TFLiteRefusal($"pads [{string.Join(",", n.Ints("pads", 0, 0, 0, 0))}] are neither VALID nor TFLite's SAME" +
+                    (code == Op.MaxPool2D ? " and the input is not a ReLU's output (where padding with the zero point is exact)" : ""));
+            input = PadWithZeroPoint(n, x, input, p);
+            padding = S.PaddingValid;
+        }
+        if (code == Op.MaxPool2D && _nonNegative.Contains(x.Name)) _nonNegative.Add(n.Outputs[0].Name);
         if (code == Op.AveragePool2D && padding == S.PaddingSame && n.Int("count_include_pad", 0) != 0)
             throw new TFLiteRefusal("count_include_pad 1 with padding (TFLite's SAME averages over the valid elements only)");
         var (kh, kw, sh, sw) = ((int)kernel[0], (int)kernel[1], (int)strides[0], (int)strides[1]);
@@ -374,7 +400,7 @@ internal sealed class TFLiteLowering
             fb.AddInt(S.Pool2DOptions.FilterH, kh, 0);
             fb.AddSbyte(S.Pool2DOptions.Activation, 0, 0);
             return fb.EndTable();
-        }, [Read(x)], x, n.Outputs[0]);
+        }, [input], x, n.Outputs[0]);
     }
 
     private void Mean(Operation n)

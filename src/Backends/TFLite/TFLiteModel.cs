@@ -129,7 +129,7 @@ internal sealed class TflModel
         return b.SizedByteArray();
     }
 
-    private static int IntVector(FlatBufferBuilder b, int[] values)
+    public static int IntVector(FlatBufferBuilder b, int[] values)
     {
         b.StartVector(4, values.Length, 4);
         for (var i = values.Length - 1; i >= 0; i--) b.AddInt(values[i]);
