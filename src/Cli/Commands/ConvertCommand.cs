@@ -19,7 +19,7 @@ internal static class ConvertCommand
         var model = new Argument<string>("MODEL") { Description = "The ONNX model to convert." };
         var output = new Option<string>("--output", "-o") { Description = "Where to write the converted model.", Required = true };
         var target = new Option<string?>("--target", "-t") { Description = "Legalize for this target (name, a,b intersection, or a .json capability file)." };
-        var shapes = new Option<string[]>("--input-shape") { Description = "Static shape for an input, NAME=1,3,224,224 (symbolic dims neither this nor --dim sets become 1, said in a line).", AllowMultipleArgumentsPerToken = true };
+        var shapes = new Option<string[]>("--input-shape") { Description = "Static shape for an input, NAME=1,3,224,224 (with --target, a symbolic non-batch dim that neither this nor --dim sets is refused).", AllowMultipleArgumentsPerToken = true };
         var dims = ShapeOptions.DimOption("for the exact rewrites, which need static shapes");
         var dumpAfter = new Option<string[]>("--dump-after") { Description = "Print the IR after the named pass ('all' for every pass).", AllowMultipleArgumentsPerToken = true };
         var command = new Command("convert", "Import an ONNX model and write it back; with --target, rewrite it exactly into the target's operators.");
@@ -50,10 +50,12 @@ internal static class ConvertCommand
     {
         var capability = TargetsCommand.Catalog().Resolve(spec);
         InputShapes.Bind(model, InputShapes.ParseDims(dims));
+        // A non-batch dimension left unset would be fixed at 1 and the written model would accept only that size
+        // (an image model only 1x1 images): refuse, naming what to set. The items' axis becomes 1 silently.
         var ones = InputShapes.Fix(model, ParseShapes(shapes));
         if (ones.Count > 0)
-            Console.Out.WriteLine($"shapes: {string.Join(", ", ones.Select(b => b.Symbol ?? $"'{b.Input}' axis {b.Axis}"))} set to 1 " +
-                "(not given; --dim NAME=SIZE or --input-shape sets them)");
+            throw new ArchNetException($"convert --target needs static shapes, and {string.Join(", ", ones.Select(b => b.Symbol ?? $"'{b.Input}' axis {b.Axis}"))} " +
+                $"{(ones.Count == 1 ? "is" : "are")} not given: set {string.Join(" ", ones.Select(b => b.Symbol is { } s ? $"--dim {s}=SIZE" : $"--input-shape {b.Input}=..."))}");
         var legalize = new LegalizePass(capability);
         var manager = new PassManager([.. Canonicalize.Passes(), legalize, new DeadCodeElimination()])
         {
