@@ -45,9 +45,18 @@ public static class Archnetc
 
     public static CliResult Run(string workingDirectory, params string[] args) => Run(workingDirectory, TimeSpan.FromSeconds(90), args);
 
-    public static CliResult Run(string workingDirectory, TimeSpan timeout, params string[] args)
+    public static CliResult Run(string workingDirectory, TimeSpan timeout, params string[] args) =>
+        Run(workingDirectory, timeout, new Dictionary<string, string>(), args);
+
+    /// <summary>A run with extra environment variables (the test-only fault injections).</summary>
+    public static CliResult Run(string workingDirectory, IReadOnlyDictionary<string, string> environment, params string[] args) =>
+        Run(workingDirectory, TimeSpan.FromSeconds(90), environment, args);
+
+    private static CliResult Run(string workingDirectory, TimeSpan timeout, IReadOnlyDictionary<string, string> environment, string[] args)
     {
-        using var process = Process.Start(StartInfo(workingDirectory, args))!;
+        var info = StartInfo(workingDirectory, args);
+        foreach (var (name, value) in environment) info.Environment[name] = value;
+        using var process = Process.Start(info)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         if (!process.WaitForExit(timeout))
