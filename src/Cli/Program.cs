@@ -14,6 +14,9 @@ if (args.Length > 0 && root.Subcommands.Any(c => c.Name == args[0] || c.Aliases.
 
 try
 {
+    // For the tests only: the internal-error path (exit 70) has no input that reaches it, so a test asks for it here.
+    if (Environment.GetEnvironmentVariable("ARCHNETC_TEST_INJECT_INTERNAL_ERROR") == "1")
+        throw new InvalidOperationException("injected by ARCHNETC_TEST_INJECT_INTERNAL_ERROR=1");
     return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
 }
 catch (Exception thrown)

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using ArchNet.IR;
 
 namespace ArchNet.Compiler;
 
@@ -185,8 +186,10 @@ public static class ReportWriter
 
     private static void Atomic(string path, string text)
     {
-        var temp = path + ".tmp";
+        // Staged under a hidden name: a compile killed here leaves no visible half-written report.
+        var temp = Path.Combine(Path.GetDirectoryName(path)!, $".{Path.GetFileName(path)}.{Environment.ProcessId}.tmp");
         File.WriteAllText(temp, text, new UTF8Encoding(false));
+        KillPoint.Reached(KillPoint.ReportStaged);
         File.Move(temp, path, overwrite: true);
     }
 

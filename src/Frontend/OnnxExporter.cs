@@ -67,6 +67,7 @@ public static class OnnxExporter
                 proto.WriteTo(stream);
                 stream.Flush(flushToDisk: true);
             }
+            KillPoint.Reached(KillPoint.OnnxStaged);
             File.Move(temp, full, overwrite: true);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

@@ -57,7 +57,7 @@ public sealed class OneOpThroughArmNnTests(ITestOutputHelper output)
         {
             var onnx = Path.Combine(dir, "op.onnx");
             File.WriteAllBytes(onnx, OnnxExporter.ToBytes(Build(op)));
-            var pipeline = new CompilePipeline(new CompileOptions(onnx, "arm-ethos-u55", dir)
+            var pipeline = new Compilation(new CompileOptions(onnx, "arm-ethos-u55", dir)
             {
                 Calibration = "random:64?seed=1&min=-1&max=1",
                 Evaluation = "random:8?seed=2&min=-1&max=1",

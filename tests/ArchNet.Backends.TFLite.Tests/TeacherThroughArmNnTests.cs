@@ -24,7 +24,7 @@ public sealed class TeacherThroughArmNnTests(ITestOutputHelper output)
         var dir = Directory.CreateTempSubdirectory("tflite-").FullName;
         try
         {
-            var pipeline = new CompilePipeline(new CompileOptions(TestData.Teacher(teacher).Onnx, "arm-ethos-u55", dir)
+            var pipeline = new Compilation(new CompileOptions(TestData.Teacher(teacher).Onnx, "arm-ethos-u55", dir)
             {
                 Calibration = $"idx:{mnist.TrainImages}:256",
                 Evaluation = $"idx:{mnist.TestImages}:100",

@@ -85,13 +85,19 @@ public sealed class EmulatorVsOrtTests(ITestOutputHelper output)
     private static void AssertExactlyEqual(string op, QuantizationTarget target)
     {
         var model = QuantizedOps.Quantize(op, target, out var data);
+        var compared = 0;
         foreach (var inputs in data)
             foreach (var (name, emu, ort) in QuantizedOps.Compare(model, inputs, optimize: false))
             {
+                // Zip stops at the shorter sequence: a truncated output would otherwise compare equal.
+                Assert.True(emu.Length == ort.Length, $"{op}/{name}: the emulator gave {emu.Length} integers, ORT {ort.Length}");
+                Assert.NotEmpty(emu);
+                compared++;
                 var diff = emu.Zip(ort).Count(p => p.First != p.Second);
                 if (diff > 0)
                     Assert.Fail($"{op}/{name}: {diff} of {emu.Length} integers differ; first (emulator, ORT) = {emu.Zip(ort).First(p => p.First != p.Second)}");
             }
+        Assert.True(compared > 0, $"{op}: no output was compared");
     }
 
     /// <summary>
@@ -109,13 +115,15 @@ public sealed class EmulatorVsOrtTests(ITestOutputHelper output)
         var differ = 0;
         var maxLsb = 0L;
         foreach (var inputs in data)
-            foreach (var (_, emu, ort) in QuantizedOps.Compare(model, inputs, optimize: true))
+            foreach (var (name, emu, ort) in QuantizedOps.Compare(model, inputs, optimize: true))
             {
+                Assert.True(emu.Length == ort.Length, $"{op}/{name}: the emulator gave {emu.Length} integers, ORT {ort.Length}");
                 total += emu.Length;
                 differ += emu.Zip(ort).Count(p => p.First != p.Second);
                 maxLsb = Math.Max(maxLsb, emu.Zip(ort).Max(p => Math.Abs(p.First - p.Second)));
             }
         output.WriteLine($"{op}: {differ} of {total} differ, max {maxLsb} LSB");
+        Assert.True(total > 0, $"{op}: no output was compared");
         Assert.Equal(0, differ);
     }
 }

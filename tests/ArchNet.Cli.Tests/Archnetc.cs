@@ -47,6 +47,14 @@ public static class Archnetc
 
     public static CliResult Run(string workingDirectory, TimeSpan timeout, params string[] args) => Run(StartInfo(workingDirectory, args), timeout);
 
+    /// <summary>A run with extra environment variables (the test-only fault injections).</summary>
+    public static CliResult Run(string workingDirectory, IReadOnlyDictionary<string, string> environment, params string[] args)
+    {
+        var info = StartInfo(workingDirectory, args);
+        foreach (var (name, value) in environment) info.Environment[name] = value;
+        return Run(info, TimeSpan.FromSeconds(90));
+    }
+
     /// <summary>Runs any program (streams redirected) to its end, or kills it past <paramref name="timeout"/>.</summary>
     public static CliResult Run(ProcessStartInfo info, TimeSpan timeout)
     {

@@ -115,30 +115,44 @@ public sealed class CompileTests : IDisposable
 
     /// <summary>
     /// A compile killed while it writes its artifacts: what is in the output folder under an artifact's name is a
-    /// complete file (artifacts are staged under hidden names and renamed). A SIGKILL cannot clean up that
-    /// staging, so a hidden <c>.NAME.tmp...</c> may remain; it is never mistaken for an artifact.
+    /// complete file (artifacts are staged under hidden names and renamed). The kill is deterministic: the test-only
+    /// ARCHNETC_TEST_KILL_AT makes the process SIGKILL itself at a writer's point between staging and renaming, so the
+    /// staged bytes are there and the rename is not. A SIGKILL cannot clean up the staging, so a hidden name remains;
+    /// it is never mistaken for an artifact.
     /// </summary>
-    [Fact]
-    public async Task Compile_KilledWhileEmitting_LeavesOnlyCompleteFiles()
+    [Theory]
+    [InlineData(KillPoint.ArtifactsStaged)]
+    [InlineData(KillPoint.ReportStaged)]
+    public void Compile_KilledWhileEmitting_LeavesOnlyCompleteFiles(string point)
     {
         var model = Models.TinyClassifier(_dir.File("tiny.onnx"));
-        var outDir = _dir.File("killed");
-        using var process = Process.Start(Archnetc.StartInfo(_dir.Path, model, "--target", "reference-cpu", "-o", outDir, "--calib", "random:16", "--backend", "c"))!;
-        var emitting = new TaskCompletionSource();
-        process.ErrorDataReceived += (_, e) => { if (e.Data?.Contains("emit", StringComparison.Ordinal) == true) emitting.TrySetResult(); };
-        process.BeginErrorReadLine();
-        _ = process.StandardOutput.ReadToEndAsync();
-        var seen = await Task.WhenAny(emitting.Task, Task.Delay(TimeSpan.FromSeconds(120))) == emitting.Task;
-        process.Kill(entireProcessTree: true);
-        await process.WaitForExitAsync();
-        Assert.True(seen, "the compile never reached the emit stage");
+        var outDir = _dir.File("killed-" + point);
+        var r = Archnetc.Run(_dir.Path, new Dictionary<string, string> { [KillPoint.Variable] = point },
+            model, "--target", "reference-cpu", "-o", outDir, "--calib", "random:16", "--backend", "c");
+        AssertKilledWithStagingLeft(r, outDir);
+    }
 
-        if (!Directory.Exists(outDir)) return; // killed before the folder was made: nothing half-written
-        foreach (var file in Directory.EnumerateFiles(outDir, "*", SearchOption.AllDirectories))
+    /// <summary>convert killed after its model's bytes are staged and before the rename: no visible model, no
+    /// visible temporary file, the staged bytes under a hidden name.</summary>
+    [Fact]
+    public void Convert_KilledBeforeRename_LeavesNoVisibleModel()
+    {
+        var model = Models.TinyClassifier(_dir.File("tiny.onnx"));
+        var outDir = Directory.CreateDirectory(_dir.File("killed-convert")).FullName;
+        var r = Archnetc.Run(_dir.Path, new Dictionary<string, string> { [KillPoint.Variable] = KillPoint.OnnxStaged },
+            "convert", model, "-o", Path.Combine(outDir, "out.onnx"));
+        AssertKilledWithStagingLeft(r, outDir);
+    }
+
+    private static void AssertKilledWithStagingLeft(CliResult r, string outDir)
+    {
+        Assert.True(r.ExitCode == 128 + 9, $"expected a SIGKILL (exit 137) at the kill point\n{r}");
+        var all = Directory.EnumerateFileSystemEntries(outDir, "*", SearchOption.AllDirectories).ToList();
+        bool Hidden(string f) => Path.GetRelativePath(outDir, f).Split(Path.DirectorySeparatorChar).Any(s => s.StartsWith('.'));
+        Assert.Contains(all, Hidden); // the kill came while something was staged: the test saw a write interrupted
+        foreach (var file in Directory.EnumerateFiles(outDir, "*", SearchOption.AllDirectories).Where(f => !Hidden(f)))
         {
             var name = Path.GetFileName(file);
-            // Hidden names are the writers' staging (a file or a backend's staging folder), never artifacts.
-            if (Path.GetRelativePath(outDir, file).Split(Path.DirectorySeparatorChar).Any(s => s.StartsWith('.'))) continue;
             Assert.False(name.EndsWith(".tmp", StringComparison.Ordinal), $"visible temporary file {name}");
             if (name.EndsWith(".onnx", StringComparison.Ordinal)) OnnxImporter.Load(file);
             if (name.EndsWith(".json", StringComparison.Ordinal)) JsonDocument.Parse(File.ReadAllText(file)).Dispose();

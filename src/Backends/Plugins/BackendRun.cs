@@ -37,6 +37,7 @@ public static class BackendRun
         try
         {
             var artifacts = backend.Emit(graph, staging);
+            KillPoint.Reached(KillPoint.ArtifactsStaged);
             foreach (var a in artifacts)
             {
                 var destination = Path.Combine(outputDirectory, a.RelativePath);

@@ -19,7 +19,7 @@ internal static class ConvertCommand
         var model = new Argument<string>("MODEL") { Description = "The ONNX model to convert." };
         var output = new Option<string>("--output", "-o") { Description = "Where to write the converted model.", Required = true };
         var target = new Option<string?>("--target", "-t") { Description = "Legalize for this target (name, a,b intersection, or a .json capability file)." };
-        var shapes = new Option<string[]>("--input-shape") { Description = "Static shape for an input, NAME=1,3,224,224 (symbolic dims neither this nor --dim sets become 1, said in a line).", AllowMultipleArgumentsPerToken = true };
+        var shapes = new Option<string[]>("--input-shape") { Description = "Static shape for an input, NAME=1,3,224,224 (with --target, a symbolic non-batch dim that neither this nor --dim sets is refused).", AllowMultipleArgumentsPerToken = true };
         var dims = ShapeOptions.DimOption("for the exact rewrites, which need static shapes");
         var dumpAfter = new Option<string[]>("--dump-after") { Description = "Print the IR after the named pass ('all' for every pass).", AllowMultipleArgumentsPerToken = true };
         var command = new Command("convert", "Import an ONNX model and write it back; with --target, rewrite it exactly into the target's operators.");
@@ -49,12 +49,18 @@ internal static class ConvertCommand
     private static void Legalize(Model model, string spec, string[] shapes, string[] dims, string[] dumpAfter)
     {
         var capability = TargetsCommand.Catalog().Resolve(spec);
-        var result = Conversion.Legalize(model, capability, ShapeOptions.ParseDims(dims), ParseShapes(shapes), dumpAfter,
-            (pass, text) => Console.Out.Write($"--- IR after {pass} ---\n{text}"), new ConsoleDiagnostics());
-        var (ones, results, report) = (result.SetToOne, result.Passes, result.Legalization);
-        if (ones.Count > 0)
-            Console.Out.WriteLine($"shapes: {string.Join(", ", ones.Select(b => b.Symbol ?? $"'{b.Input}' axis {b.Axis}"))} set to 1 " +
-                "(not given; --dim NAME=SIZE or --input-shape sets them)");
+        ConversionResult result;
+        try
+        {
+            result = Conversion.Legalize(model, capability, ShapeOptions.ParseDims(dims), ParseShapes(shapes), dumpAfter,
+                (pass, text) => Console.Out.Write($"--- IR after {pass} ---\n{text}"), new ConsoleDiagnostics());
+        }
+        catch (UnsetDimensionsException e)
+        {
+            throw new ArchNetException($"convert --target needs static shapes, and {string.Join(", ", e.Unset.Select(b => b.Symbol ?? $"'{b.Input}' axis {b.Axis}"))} " +
+                $"{(e.Unset.Count == 1 ? "is" : "are")} not given: set {string.Join(" ", e.Unset.Select(b => b.Symbol is { } s ? $"--dim {s}=SIZE" : $"--input-shape {b.Input}=..."))}");
+        }
+        var (results, report) = (result.Passes, result.Legalization);
 
         Console.Out.WriteLine($"target {capability.Name}: unsupported nodes {report.UnsupportedBefore} -> {report.UnsupportedAfter} (element types are left to quantization)");
         foreach (var r in results)
