@@ -61,19 +61,19 @@ foreach (var name in names)
     Console.WriteLine($"  pipeline: process cpu {Cpu() - compileCpu:F2} s, gc pauses {(GC.GetTotalPauseDuration() - compilePause).TotalSeconds:F3} s, " +
         $"jitted {JitInfo.GetCompiledMethodCount() - jitCount} methods ({(JitInfo.GetCompilationTime() - jitTime).TotalSeconds:F2} s of JIT), fidelity included");
     var t = report.TimingsSeconds;
-    string[] measurements = ["fidelity", "cross-check", "load evaluation data"];
+    string[] measurements = ["fidelity", "cross-check", "load evaluation data", "translate"];
     var excluded = measurements.Sum(m => t.GetValueOrDefault(m));
     var compileSeconds = wall - excluded;
-    // Stages in pipeline order; "quantize: ..." entries are parts of "quantize", the rest of it is weights and biases.
-    var parts = t.Where(kv => kv.Key.StartsWith("quantize: ", StringComparison.Ordinal)).ToList();
+    // Stages in pipeline order; "calibrate: ..." entries are parts of the calibrate stage (its ORT session, runs, statistics).
+    var parts = t.Where(kv => kv.Key.StartsWith("calibrate: ", StringComparison.Ordinal)).ToList();
     var stages = string.Join(", ", t.Where(kv => !measurements.Contains(kv.Key) && !parts.Contains(kv))
         .OrderByDescending(kv => kv.Value).Select(kv => $"{kv.Key} {kv.Value:F2}"));
-    var quantizeParts = string.Join(", ", parts.Select(kv => $"{kv.Key["quantize: ".Length..]} {kv.Value:F2}")
-        .Append($"weights, biases and parameters {t.GetValueOrDefault("quantize") - parts.Sum(kv => kv.Value):F2}"));
+    var calibrateParts = string.Join(", ", parts.Select(kv => $"{kv.Key["calibrate: ".Length..]} {kv.Value:F2}")
+        .Append($"serializing the float graph and the rest {t.GetValueOrDefault("calibrate") - parts.Sum(kv => kv.Value):F2}"));
     var unstaged = compileSeconds - t.Where(kv => !measurements.Contains(kv.Key) && !parts.Contains(kv)).Sum(kv => kv.Value);
     Console.WriteLine($"  compile: {compileSeconds:F3} s = pipeline wall {wall:F3} s - fidelity and cross-check {excluded:F3} s");
     Console.WriteLine($"    stages: {stages}, outside stages {unstaged:F2}");
-    Console.WriteLine($"    quantize = {quantizeParts}");
+    Console.WriteLine($"    calibrate = {calibrateParts}; quantize (weights, biases, parameters) {t.GetValueOrDefault("quantize"):F2}");
     Console.WriteLine($"  compiled: {report.UnsupportedNodesAfter} unsupported after, host-float ops {report.HostFloatOps.Count}, " +
         $"{report.QuantizedWeights} weight layers, artifacts {string.Join(" ", report.Artifacts)}");
     rows.Add($"{name,-10} {compileSeconds,10:F2} {ortSeconds,10:F2} {compileSeconds / ortSeconds,8:F2}x");
