@@ -25,7 +25,9 @@ public sealed class CalibrateStage(CompileState state) : Stage(state)
             SaturationTrained = State.Distilled is not null,
         };
         State.FloatGraph = OnnxExporter.ToProto(model);
-        State.Statistics = OrtStatistics.Collect(State, model, State.FloatGraph, State.Calibration, Quantizer.Request(model.Graph, options));
+        var request = Quantizer.Request(model.Graph, options);
+        Diagnostics.Info($"calibrating {request.Values.Count} activations ({options.Method}{(request.Histograms ? ", two passes" : "")})");
+        State.Statistics = OrtStatistics.Collect(State, model, State.FloatGraph, State.Calibration, request);
         return 0;
     }
 }

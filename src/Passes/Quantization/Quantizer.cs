@@ -105,7 +105,6 @@ public static class Quantizer
         Value Find(Value v) => groups.Representative(v);
 
         var request = Request(graph, groups, weightNodes, options);
-        diagnostics.Info($"calibrating {request.Values.Count} activations ({options.Method}{(request.Histograms ? ", two passes" : "")})");
         var stats = calibration(request);
 
         // Edge layers (the first and last weight node) and attention, at 8 bits when asked for.
