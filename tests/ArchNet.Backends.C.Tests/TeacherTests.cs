@@ -13,7 +13,7 @@ namespace ArchNet.Backends.C.Tests;
 /// calibrate), emitted by the c backend, built with gcc, and run on 100 t10k images; every output integer must equal
 /// the emulator's on the same quantized model.
 /// </summary>
-[Trait("Category", "Slow")]
+[Trait("Category", "Gate")]
 public sealed class TeacherTests(ITestOutputHelper output)
 {
     private const int Items = 100;

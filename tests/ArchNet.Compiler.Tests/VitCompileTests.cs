@@ -7,6 +7,7 @@ using Xunit.Abstractions;
 namespace ArchNet.Compiler.Tests;
 
 /// <summary>Issue 6's ViT acceptance: fmnist_vit (LayerNorm, GELU, softmax attention) compiled for archnet-transformer.</summary>
+[Collection(Gates.Sequential)]
 public sealed class VitCompileTests(ITestOutputHelper output) : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("archnet-vit-").FullName;
@@ -14,7 +15,7 @@ public sealed class VitCompileTests(ITestOutputHelper output) : IDisposable
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
     [Fact]
-    [Trait("Category", "Slow")]
+    [Trait("Category", "Gate")]
     public void FmnistVit_OnArchnetTransformer_W8A8_LayerNormAndGeluAreGone_AndTop1StaysNearTheTeacher()
     {
         // Issue 6's acceptance: the distillation defaults (1500 steps at 8 bits, the last period three periods long,
