@@ -6,7 +6,8 @@ namespace ArchNet.Compiler.Stages;
 /// <summary>
 /// The nodes the target rejects before legalization. Before quantization a Conv/Gemm bias is float, and a chip that only
 /// takes int32 biases would reject every such node although quantization will make the bias int32: constant float biases
-/// are marked int32 until the quantizer sets their real parameters (<see cref="QuantizeStage"/> takes the marks off).
+/// are marked int32 for the audits before quantization; <see cref="DistillStage"/> takes the marks off once distillation (which also
+/// checks nodes against the chip) is done.
 /// Legalization needs no marking: its oracle leaves element-type rules to quantization.
 /// </summary>
 public sealed class AuditStage(CompileState state) : Stage(state)
